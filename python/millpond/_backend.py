@@ -1,0 +1,51 @@
+"""Select the native or the pure-Python backend, once, at import.
+
+`MILLPOND_PURE=1` forces the pure backend. Otherwise the compiled extension is
+used when it imports. Only a missing extension falls back to pure: an extension
+that exists but fails to load raises, so a broken build is never silently
+replaced by the slow path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+from typing import Final, Literal
+
+__all__ = ["BACKEND", "impl"]
+
+_ENV_VAR: Final = "MILLPOND_PURE"
+_NATIVE_NAME: Final = "millpond._native"
+
+logger = logging.getLogger("millpond")
+
+
+def _pure_requested() -> bool:
+    value = os.environ.get(_ENV_VAR, "")
+    if value in ("", "0"):
+        return False
+    if value == "1":
+        return True
+    raise ValueError(f"invalid {_ENV_VAR}={value!r}: expected '1' (pure backend) or '0' or unset")
+
+
+def _load() -> tuple[Literal["native", "pure"], ModuleType]:
+    if _pure_requested():
+        from millpond import _pure  # noqa: PLC0415
+
+        return "pure", _pure
+
+    try:
+        from millpond import _native  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if error.name != _NATIVE_NAME:
+            raise
+        from millpond import _pure  # noqa: PLC0415
+
+        logger.debug("millpond._native is not installed; using the pure-Python backend")
+        return "pure", _pure
+    return "native", _native
+
+
+BACKEND, impl = _load()
