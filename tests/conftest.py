@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from types import ModuleType
@@ -32,13 +33,14 @@ def shared_data() -> Path:
 def native_module() -> ModuleType | None:
     """Return the compiled backend, or None when the extension is not installed."""
     try:
-        from millpond import _native  # noqa: PLC0415
-    except ModuleNotFoundError:
+        return importlib.import_module("millpond._native")
+    except ModuleNotFoundError as error:
+        if error.name != "millpond._native":
+            raise
         return None
-    return _native
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def native() -> ModuleType:
     """Return the compiled backend, or skip when the extension is not installed."""
     module = native_module()
@@ -47,7 +49,7 @@ def native() -> ModuleType:
     return module
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pure() -> ModuleType:
     """Return the pure-Python backend."""
     from millpond import _pure  # noqa: PLC0415

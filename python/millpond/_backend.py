@@ -8,6 +8,7 @@ replaced by the slow path.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from types import ModuleType
@@ -36,8 +37,10 @@ def _load() -> tuple[Literal["native", "pure"], ModuleType]:
 
         return "pure", _pure
 
+    # import_module, not `from millpond import _native`: the from-form turns a
+    # missing submodule into a plain ImportError without the module's name.
     try:
-        from millpond import _native  # noqa: PLC0415
+        native = importlib.import_module(_NATIVE_NAME)
     except ModuleNotFoundError as error:
         if error.name != _NATIVE_NAME:
             raise
@@ -45,7 +48,7 @@ def _load() -> tuple[Literal["native", "pure"], ModuleType]:
 
         logger.debug("millpond._native is not installed; using the pure-Python backend")
         return "pure", _pure
-    return "native", _native
+    return "native", native
 
 
 BACKEND, impl = _load()
