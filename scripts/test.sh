@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install millpond with its development tools into .venv, then run every check:
+# lints, type checks, the Rust tests, the Python suite in both backends, and the
+# suite again from a pure-Python wheel in a separate virtualenv.
+#
+# Needs python3 (3.10+; 3.11+ for the wheel script) and a Rust toolchain with
+# rustfmt and clippy. Set PYTHON to choose the interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install development tools into .venv"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+dev_requirements=$(mktemp)
+trap 'rm -f "$dev_requirements"' EXIT
+# The dev extra in pyproject.toml is the one list of pinned tools.
+python - "$dev_requirements" <<'PY'
+import sys, tomllib
+with open("pyproject.toml", "rb") as file:
+    extras = tomllib.load(file)["project"]["optional-dependencies"]
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    out.write("\n".join(extras["dev"]) + "\n")
+PY
+pip install -q --disable-pip-version-check -r "$dev_requirements"
+
+step "build the extension (release) and install millpond in editable mode"
+maturin develop --release -q
+
+step "lint and type-check"
+python scripts/check_version.py
+ruff check .
+ruff format --check .
+mypy
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "Rust tests"
+cargo test --quiet
+
+step "Python tests, pure backend"
+MILLPOND_PURE=1 pytest -q
+
+step "pure-Python wheel in a fresh virtualenv"
+wheel_dir=$(mktemp -d)
+pure_env=$(mktemp -d)
+trap 'rm -f "$dev_requirements"; rm -rf "$wheel_dir" "$pure_env"' EXIT
+python scripts/build_pure_wheel.py --out-dir "$wheel_dir"
+"$python" -m venv "$pure_env"
+"$pure_env/bin/pip" install -q --disable-pip-version-check "$wheel_dir"/millpond-*-py3-none-any.whl \
+  "$(grep '^hypothesis==' "$dev_requirements")" "$(grep '^pytest==' "$dev_requirements")"
+(unset MILLPOND_PURE; "$pure_env/bin/python" -c 'import millpond; assert millpond.BACKEND == "pure", millpond.BACKEND')
+(unset MILLPOND_PURE; "$pure_env/bin/python" -m pytest -q -p no:cacheprovider)
+
+step "Python tests, native backend"
+pytest -q
