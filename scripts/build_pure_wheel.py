@@ -41,7 +41,8 @@ def _toml_list(values: list[str]) -> str:
 def staged_pyproject() -> str:
     """Return a flit_core pyproject.toml carrying the real project's metadata."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    version = tomllib.loads((REPO / "Cargo.toml").read_text(encoding="utf-8"))["package"]["version"]
+    cargo = tomllib.loads((REPO / "Cargo.toml").read_text(encoding="utf-8"))
+    version = cargo["package"]["version"]
     lines = [
         "[build-system]",
         'requires = ["flit_core>=3.9,<5"]',
