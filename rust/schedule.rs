@@ -18,7 +18,9 @@ pub fn interval_next(after_us: i64, every_us: i64) -> Option<i64> {
     if every_us <= 0 {
         return None;
     }
-    after_us.checked_add(every_us).filter(|&next| next <= MAX_US)
+    after_us
+        .checked_add(every_us)
+        .filter(|&next| next <= MAX_US)
 }
 
 #[cfg(test)]
