@@ -9,7 +9,6 @@ replaced by the slow path.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 from types import ModuleType
 from typing import Final, Literal
@@ -18,8 +17,6 @@ __all__ = ["BACKEND", "impl"]
 
 _ENV_VAR: Final = "MILLPOND_PURE"
 _NATIVE_NAME: Final = "millpond._native"
-
-logger = logging.getLogger("millpond")
 
 
 def _pure_requested() -> bool:
@@ -44,9 +41,15 @@ def _load() -> tuple[Literal["native", "pure"], ModuleType]:
     except ModuleNotFoundError as error:
         if error.name != _NATIVE_NAME:
             raise
+        # logging is imported here, not at the top, because importing it costs
+        # more than the rest of `import millpond` together.
+        import logging  # noqa: PLC0415
+
         from millpond import _pure  # noqa: PLC0415
 
-        logger.debug("millpond._native is not installed; using the pure-Python backend")
+        logging.getLogger("millpond").debug(
+            "millpond._native is not installed; using the pure-Python backend"
+        )
         return "pure", _pure
     return "native", native
 
