@@ -1,0 +1,190 @@
+"""Record loops generated per step layout, so a run pays no per-step dispatch.
+
+The steps of a pipeline are known before it runs, so the loop that applies
+them is written out as Python source once per layout and compiled. Each step
+becomes an inline call with its own `try`; a generic inner loop over a list
+of steps would cost about as much per record as three trivial step calls.
+
+Loops never let a step's or writer's exception escape: they catch it, wrap it
+and return it as `failure`, so anything that escapes a streaming loop's `for`
+statement came from the reader's iterator.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+from millpond.etl._errors import not_a_dict_result, not_a_record, read_failed, step_failed
+
+if TYPE_CHECKING:
+    from millpond.etl._context import Context
+    from millpond.etl._types import Record
+
+__all__ = ["Loop", "StepEmitters", "compiled_loop"]
+
+# (emit on_step_start, emit on_step_end, the info passed to both)
+StepEmitters: TypeAlias = tuple[Callable[..., None], Callable[..., None], object]
+Flush: TypeAlias = Callable[[list[dict[str, Any]]], None]
+
+# loop(ctx, source, steps, emitters, batch_size, flush) -> (records read, records, failure)
+#
+# Batch loops take the list of records read and return the kept ones; the
+# read count they return is 0. Streaming loops take the reader's iterator,
+# pass every full batch to `flush` and return the last, partial batch.
+Loop: TypeAlias = Callable[
+    [
+        "Context",
+        Iterable["Record"],
+        tuple[Callable[..., Any], ...],
+        "StepEmitters | None",
+        int,
+        "Flush | None",
+    ],
+    tuple[int, list["Record"], "BaseException | None"],
+]
+
+
+def _seconds_since(started: float) -> timedelta:
+    return timedelta(seconds=time.perf_counter() - started)
+
+
+_NAMESPACE: Final[dict[str, object]] = {
+    "_dict": dict,
+    "_isinstance": isinstance,
+    "_monotonic": time.monotonic,
+    "_perf_counter": time.perf_counter,
+    "_seconds_since": _seconds_since,
+    "_not_a_dict_result": not_a_dict_result,
+    "_not_a_record": not_a_record,
+    "_read_failed": read_failed,
+    "_step_failed": step_failed,
+}
+
+# `record.__class__ is _dict` settles the common case without the cost of an
+# isinstance() call; subclasses of dict still pass through the second test.
+_NOT_A_DICT: Final = "record.__class__ is not _dict and not _isinstance(record, _dict)"
+
+
+def _step_lines(index: int, is_transform: bool, hooked: bool) -> list[str]:
+    """Return the lines that apply step `index` to `record`, indented to depth 0."""
+    call = f"step{index}(ctx, record)"
+    if hooked:
+        end = f"emit_end(ctx, info, {index}, failure, _seconds_since(started))"
+        lines = [
+            f"emit_start(ctx, info, {index})",
+            "started = _perf_counter()",
+            "try:",
+            f"    record = {call}" if is_transform else f"    keep = bool({call})",
+            "except BaseException as error:",
+            f"    failure = _step_failed({index}, error)",
+            f"    {end}",
+            "    break",
+        ]
+        if is_transform:
+            lines += [
+                f"if {_NOT_A_DICT}:",
+                f"    failure = _not_a_dict_result({index}, record)",
+                f"    {end}",
+                "    break",
+                f"emit_end(ctx, info, {index}, None, _seconds_since(started))",
+            ]
+        else:
+            lines += [
+                f"emit_end(ctx, info, {index}, None, _seconds_since(started))",
+                "if not keep:",
+                "    continue",
+            ]
+        return lines
+
+    if not is_transform:
+        return [
+            "try:",
+            f"    if not {call}:",
+            "        continue",
+            "except BaseException as error:",
+            f"    failure = _step_failed({index}, error)",
+            "    break",
+        ]
+    return [
+        "try:",
+        f"    record = {call}",
+        "except BaseException as error:",
+        f"    failure = _step_failed({index}, error)",
+        "    break",
+        f"if {_NOT_A_DICT}:",
+        f"    failure = _not_a_dict_result({index}, record)",
+        "    break",
+    ]
+
+
+def _loop_source(kinds: tuple[bool, ...], streaming: bool, hooked: bool, timed: bool) -> str:
+    """Return the source of the loop for one step layout (see `Loop`)."""
+    head = ["def loop(ctx, source, steps, emitters, batch_size, flush):"]
+    if kinds:
+        head.append("    " + ", ".join(f"step{i}" for i in range(len(kinds))) + ", = steps")
+    if hooked:
+        head.append("    emit_start, emit_end, info = emitters")
+    if timed:
+        head.append("    expires = ctx._deadline_monotonic")
+    head += [
+        "    records = []",
+        "    append = records.append",
+        "    read = 0",
+        "    failure = None",
+    ]
+
+    cancelled = "ctx._cancelled or _monotonic() >= expires" if timed else "ctx._cancelled"
+    body: list[str] = []
+    if streaming:
+        body += [
+            "read += 1",
+            f"if {_NOT_A_DICT}:",
+            "    failure = _not_a_record(read - 1, record)",
+            "    break",
+        ]
+    body += [f"if {cancelled}:", "    failure = ctx._cancelled_error()", "    break"]
+    for index, is_transform in enumerate(kinds):
+        body += _step_lines(index, is_transform, hooked)
+    body.append("append(record)")
+    if streaming:
+        body += [
+            "if len(records) >= batch_size:",
+            "    try:",
+            "        flush(records)",
+            "    except BaseException as error:",
+            "        failure = error",
+            "        break",
+            "    records = []",
+            "    append = records.append",
+        ]
+
+    if streaming:
+        loop = ["    try:", "        for record in source:"]
+        loop += ["            " + line for line in body]
+        loop += ["    except BaseException as error:", "        failure = _read_failed(error)"]
+    else:
+        loop = ["    for record in source:"]
+        loop += ["        " + line for line in body]
+
+    return "\n".join([*head, *loop, "    return read, records, failure", ""])
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_loop(kinds: tuple[bool, ...], *, streaming: bool, hooked: bool, timed: bool) -> Loop:
+    """Return the loop for steps of `kinds` (True: transform, False: filter), compiled once.
+
+    `streaming` reads lazily and flushes batches, `hooked` emits step events
+    with durations, and `timed` also checks the context's deadline per record.
+    """
+    source = _loop_source(kinds, streaming, hooked, timed)
+    namespace = dict(_NAMESPACE)
+    filename = f"<millpond.etl loop {''.join('T' if k else 'F' for k in kinds)}>"
+    # The source is built above from fixed fragments and step indices only;
+    # no user-supplied text reaches exec().
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    loop: Loop = namespace["loop"]  # type: ignore[assignment]
+    return loop
