@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from types import ModuleType
-from typing import Final, Literal
+
+# typing is not imported at run time because it costs more than the rest of
+# `import millpond`; type checkers treat TYPE_CHECKING as true, and the
+# annotations below are never evaluated.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Final, Literal
 
 __all__ = ["BACKEND", "impl"]
 
