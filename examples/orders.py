@@ -72,7 +72,9 @@ def parse_order(row: dict[str, str]) -> Record:
 
     status = row["status"].strip().lower()
     if status not in STATUSES:
-        raise ValueError(f"unknown status {row['status']!r}: expected one of {sorted(STATUSES)}")
+        raise ValueError(
+            f"unknown status {row['status']!r}: expected one of {', '.join(sorted(STATUSES))}"
+        )
     currency = row["currency"].strip()
     if not _CURRENCY.fullmatch(currency):
         raise ValueError(f"invalid currency {currency!r}: expected a three-letter ISO 4217 code")

@@ -222,8 +222,8 @@ def observes_dst(zone: zoneinfo.ZoneInfo, year: int) -> bool:
 # instant of the run, so every step is a function of its record alone.
 
 
-def _read_rows(now: datetime | None) -> Iterator[Record]:
-    zones_file, countries_file = find_zone_tables()
+def _read_rows(now: datetime | None, tables: tuple[Path, Path] | None) -> Iterator[Record]:
+    zones_file, countries_file = tables if tables is not None else find_zone_tables()
     countries = parse_countries(countries_file.read_text(encoding="utf-8"))
     as_of = now if now is not None else datetime.now(timezone.utc)
     for number, line in enumerate(zones_file.read_text(encoding="utf-8").splitlines(), start=1):
@@ -257,7 +257,7 @@ def _keep_valid(_ctx: Context, record: Record) -> bool:
 
 def _add_clock(_ctx: Context, record: Record) -> Record:
     zone = zoneinfo.ZoneInfo(record["zone"])
-    as_of: datetime = record["as_of"]
+    as_of: datetime = record.pop("as_of")
     local = as_of.astimezone(zone)
     offset = local.utcoffset() or timedelta(0)
     record["utc_offset"] = utc_offset_text(offset)
@@ -359,19 +359,25 @@ def _atlas_writer(out: Path | None) -> Writer:
     return write
 
 
-def build_pipeline(out: Path | None = None, *, now: datetime | None = None) -> Pipeline:
+def build_pipeline(
+    out: Path | None = None,
+    *,
+    now: datetime | None = None,
+    tables: tuple[Path, Path] | None = None,
+) -> Pipeline:
     """Build the atlas pipeline.
 
     `out` is the output folder; None picks `output_folder()` when the run
     writes, so `$MILLPOND_EXAMPLES_OUT` may change after the pipeline is built.
     `now` is the aware instant whose offsets are reported; None means the time
-    at which each run starts.
+    at which each run starts. `tables` is a (`zone1970.tab`, `iso3166.tab`)
+    pair of paths to read instead of `find_zone_tables()`.
     """
     if now is not None and now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got {now!r}; pass tzinfo=timezone.utc")
     return (
         Pipeline("tz_atlas")
-        .read(lambda _ctx: _read_rows(now))
+        .read(lambda _ctx: _read_rows(now, tables))
         .transform(_parse)
         .filter(_keep_valid)
         .transform(_add_clock)

@@ -24,7 +24,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = [
     "Target",
@@ -145,7 +148,7 @@ def _module_name_for(path: Path) -> str:
 class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
     """Load a source file without writing `__pycache__` beside it, as `python file.py` does."""
 
-    def set_data(self, path: str, data: bytes, *, _mode: int = 0o666) -> None:
+    def set_data(self, path: str, data: ReadableBuffer, *, _mode: int = 0o666) -> None:
         pass
 
 

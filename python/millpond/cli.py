@@ -1,7 +1,8 @@
 """The `millpond` command line (also `python -m millpond`).
 
-Exit codes: 0 success, 1 the pipeline failed, 2 bad input (usage, or a TARGET
-that cannot be loaded), 130 interrupted by Ctrl-C (SIGINT).
+Exit codes: 0 success, 1 the pipeline failed, 2 bad input (a usage error, a
+TARGET that cannot be loaded, or a pipeline without a reader or writer), 130
+interrupted by Ctrl-C (SIGINT).
 
 `millpond run TARGET --json` prints one JSON object on stdout with these keys:
 
@@ -35,7 +36,7 @@ from typing import Final
 
 import millpond
 from millpond._target import TargetError, loaded_module, parse_target, resolve
-from millpond.etl import Cancelled, Context, Pipeline, PipelineError
+from millpond.etl import Cancelled, Context, Pipeline, PipelineConfigError, PipelineError
 
 __all__ = ["main"]
 
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # argparse exits for --help, --version and usage errors; report its code.
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
 
+    # -v may be absent from the namespace: see _build_parser.
+    args.verbose = getattr(args, "verbose", False)
     verbose: bool = args.verbose
     with _stderr_logging(verbose=verbose):
         try:
@@ -67,8 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    # -v is accepted both before and after the subcommand; SUPPRESS keeps the
-    # subparser's default from overwriting a -v given before it.
+    # -v is accepted both before and after the subcommand. Its default is
+    # SUPPRESS, so the subparser cannot overwrite a -v given before it; main()
+    # fills in False when neither gave it.
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument(
         "-v",
@@ -83,7 +87,6 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Run millpond pipelines.",
         parents=[verbose],
     )
-    parser.set_defaults(verbose=False)
     parser.add_argument(
         "--version",
         action="version",
@@ -145,6 +148,10 @@ def _run_command(args: argparse.Namespace) -> int:
     except TargetError as error:
         _error(str(error), error, verbose=verbose)
         return EXIT_USAGE
+    except PipelineConfigError as error:
+        # Raised before the run starts: the target names an incomplete pipeline.
+        _error(f"{target} cannot run: {error}", error, verbose=verbose)
+        return EXIT_USAGE
 
 
 def _run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
@@ -178,6 +185,8 @@ def _run_once(
     with _cancel_on_sigint(ctx, interrupted):
         try:
             stats = pipeline.run(ctx)
+        except PipelineConfigError:
+            raise
         except Cancelled as error:
             return _Outcome("canceled", duration=_since(started), error=str(error)), error
         except PipelineError as error:
