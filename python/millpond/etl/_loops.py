@@ -6,8 +6,8 @@ becomes an inline call with its own `try`; a generic inner loop over a list
 of steps would cost about as much per record as three trivial step calls.
 
 Loops never let a step's or writer's exception escape: they catch it, wrap it
-and return it as `failure`, so anything that escapes a streaming loop's `for`
-statement came from the reader's iterator.
+and return it as `failure`, so anything that escapes the `for` statement of a
+loop over a reader came from the reader's iterator.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import functools
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from millpond.etl._errors import not_a_dict_result, not_a_record, read_failed, step_failed
 
@@ -24,17 +24,21 @@ if TYPE_CHECKING:
     from millpond.etl._context import Context
     from millpond.etl._types import Record
 
-__all__ = ["Loop", "StepEmitters", "compiled_loop"]
+__all__ = ["Loop", "Mode", "StepEmitters", "compiled_loop"]
 
 # (emit on_step_start, emit on_step_end, the info passed to both)
 StepEmitters: TypeAlias = tuple[Callable[..., None], Callable[..., None], object]
 Flush: TypeAlias = Callable[[list[dict[str, Any]]], None]
 
+# What a loop consumes and returns:
+# - "drain": the reader's iterator; returns every record, checked to be a dict.
+# - "steps": the list a drain returned; applies the steps and returns the kept
+#   records. Its read count is 0.
+# - "stream": the reader's iterator; checks and applies the steps to each
+#   record, passes every full batch to `flush` and returns the last, partial one.
+Mode: TypeAlias = Literal["drain", "steps", "stream"]
+
 # loop(ctx, source, steps, emitters, batch_size, flush) -> (records read, records, failure)
-#
-# Batch loops take the list of records read and return the kept ones; the
-# read count they return is 0. Streaming loops take the reader's iterator,
-# pass every full batch to `flush` and return the last, partial batch.
 Loop: TypeAlias = Callable[
     [
         "Context",
@@ -121,8 +125,9 @@ def _step_lines(index: int, is_transform: bool, hooked: bool) -> list[str]:
     ]
 
 
-def _loop_source(kinds: tuple[bool, ...], streaming: bool, hooked: bool, timed: bool) -> str:
+def _loop_source(kinds: tuple[bool, ...], mode: Mode, hooked: bool, timed: bool) -> str:
     """Return the source of the loop for one step layout (see `Loop`)."""
+    reads = mode != "steps"
     head = ["def loop(ctx, source, steps, emitters, batch_size, flush):"]
     if kinds:
         head.append("    " + ", ".join(f"step{i}" for i in range(len(kinds))) + ", = steps")
@@ -137,20 +142,22 @@ def _loop_source(kinds: tuple[bool, ...], streaming: bool, hooked: bool, timed: 
         "    failure = None",
     ]
 
-    cancelled = "ctx._cancelled or _monotonic() >= expires" if timed else "ctx._cancelled"
     body: list[str] = []
-    if streaming:
+    if mode == "stream":
+        body.append("read += 1")
+    if reads:
+        index = "read - 1" if mode == "stream" else "len(records)"
         body += [
-            "read += 1",
             f"if {_NOT_A_DICT}:",
-            "    failure = _not_a_record(read - 1, record)",
+            f"    failure = _not_a_record({index}, record)",
             "    break",
         ]
+    cancelled = "ctx._cancelled or _monotonic() >= expires" if timed else "ctx._cancelled"
     body += [f"if {cancelled}:", "    failure = ctx._cancelled_error()", "    break"]
-    for index, is_transform in enumerate(kinds):
-        body += _step_lines(index, is_transform, hooked)
+    for step, is_transform in enumerate(kinds):
+        body += _step_lines(step, is_transform, hooked)
     body.append("append(record)")
-    if streaming:
+    if mode == "stream":
         body += [
             "if len(records) >= batch_size:",
             "    try:",
@@ -162,29 +169,31 @@ def _loop_source(kinds: tuple[bool, ...], streaming: bool, hooked: bool, timed: 
             "    append = records.append",
         ]
 
-    if streaming:
+    if reads:
         loop = ["    try:", "        for record in source:"]
         loop += ["            " + line for line in body]
         loop += ["    except BaseException as error:", "        failure = _read_failed(error)"]
     else:
         loop = ["    for record in source:"]
         loop += ["        " + line for line in body]
+    if mode == "drain":
+        loop.append("    read = len(records)")
 
     return "\n".join([*head, *loop, "    return read, records, failure", ""])
 
 
 @functools.lru_cache(maxsize=256)
-def compiled_loop(kinds: tuple[bool, ...], *, streaming: bool, hooked: bool, timed: bool) -> Loop:
+def compiled_loop(kinds: tuple[bool, ...], *, mode: Mode, hooked: bool, timed: bool) -> Loop:
     """Return the loop for steps of `kinds` (True: transform, False: filter), compiled once.
 
-    `streaming` reads lazily and flushes batches, `hooked` emits step events
-    with durations, and `timed` also checks the context's deadline per record.
+    `hooked` emits step events with durations, and `timed` also checks the
+    context's deadline per record. See `Mode` for `mode`.
     """
-    source = _loop_source(kinds, streaming, hooked, timed)
+    source = _loop_source(kinds, mode, hooked, timed)
     namespace = dict(_NAMESPACE)
-    filename = f"<millpond.etl loop {''.join('T' if k else 'F' for k in kinds)}>"
+    layout = "".join("T" if is_transform else "F" for is_transform in kinds)
     # The source is built above from fixed fragments and step indices only;
     # no user-supplied text reaches exec().
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<millpond.etl {mode} loop {layout}>", "exec"), namespace)  # noqa: S102
     loop: Loop = namespace["loop"]  # type: ignore[assignment]
     return loop

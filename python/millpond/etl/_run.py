@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -109,7 +108,7 @@ def _run_streaming(plan: RunPlan, ctx: Context, batch_size: int) -> tuple[int, i
     read = 0
     try:
         iterator = _open_reader(plan.reader, ctx)
-        loop = compiled_loop(plan.kinds, streaming=True, hooked=hooks.per_step, timed=_timed(ctx))
+        loop = compiled_loop(plan.kinds, mode="stream", hooked=hooks.per_step, timed=_timed(ctx))
         read, batch, failure = loop(
             ctx, iterator, plan.steps, _emitters(plan), batch_size, sink.flush
         )
@@ -139,10 +138,8 @@ def _read_all(plan: RunPlan, ctx: Context) -> list[Record]:
     iterator: Iterator[Record] | None = None
     try:
         iterator = _open_reader(plan.reader, ctx)
-        # A streaming loop without steps whose batch never fills is a drain
-        # that checks each record and the context.
-        drain = compiled_loop((), streaming=True, hooked=False, timed=_timed(ctx))
-        _, records, failure = drain(ctx, iterator, (), None, sys.maxsize, None)
+        drain = compiled_loop((), mode="drain", hooked=False, timed=_timed(ctx))
+        _, records, failure = drain(ctx, iterator, (), None, 0, None)
         if failure is not None:
             raise failure  # noqa: TRY301 (the handler below ends the read stage for every error)
     except BaseException as error:
@@ -184,9 +181,7 @@ def _open_reader(reader: Reader, ctx: Context) -> Iterator[Record]:
 
 def _apply_steps(plan: RunPlan, ctx: Context, records: list[Record]) -> list[Record]:
     """Run the steps over records already in memory; return the kept ones."""
-    loop = compiled_loop(
-        plan.kinds, streaming=False, hooked=plan.hooks.per_step, timed=_timed(ctx)
-    )
+    loop = compiled_loop(plan.kinds, mode="steps", hooked=plan.hooks.per_step, timed=_timed(ctx))
     _, kept, failure = loop(ctx, records, plan.steps, _emitters(plan), 0, None)
     if failure is not None:
         raise failure
