@@ -206,8 +206,11 @@ def _since(started: float) -> timedelta:
 @contextmanager
 def _cancel_on_sigint(ctx: Context, interrupted: threading.Event) -> Iterator[None]:
     """Cancel `ctx` on the first SIGINT and restore the default behaviour for the next."""
-    if threading.current_thread() is not threading.main_thread():
-        # Signal handlers can only be installed from the main thread.
+    # Signal handlers can only be installed from the main thread. An ignored
+    # SIGINT (a background job of a shell script inherits one) stays ignored,
+    # as Python itself leaves it.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if not on_main_thread or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
 
