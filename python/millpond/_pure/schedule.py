@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 # The smallest and largest instants Python's datetime can hold:
 # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
