@@ -1,7 +1,13 @@
 //! Schedule arithmetic on UTC instants, as microseconds since the Unix epoch.
 //!
 //! Instants are plain `i64` microsecond counts so that both backends compute
-//! with the same integers and never with wall-clock datetimes.
+//! with the same integers and never with wall-clock datetimes. [`Spec`] is any
+//! schedule; `next` and `upcoming` on it are the whole interface.
+
+use crate::cron::CronSpec;
+use crate::daily::DailySpec;
+use crate::multi::MultiSpec;
+use crate::tz::SpanCache;
 
 /// Microseconds from the Unix epoch to `0001-01-01T00:00:00Z`, the smallest
 /// instant Python's `datetime` can hold.
@@ -21,6 +27,110 @@ pub fn interval_next(after_us: i64, every_us: i64) -> Option<i64> {
     after_us
         .checked_add(every_us)
         .filter(|&next| next <= MAX_US)
+}
+
+/// Return `mask` if it only has bits `low..=high`.
+///
+/// # Errors
+///
+/// Returns a message naming the mask, in hex, and the allowed bits.
+pub fn check_mask(name: &str, mask: u64, low: u32, high: u32) -> Result<u64, String> {
+    let allowed = (u64::MAX >> (63 - high)) & (u64::MAX << low);
+    if mask & !allowed != 0 {
+        return Err(invalid_mask(name, &format!("{mask:#x}"), low, high));
+    }
+    Ok(mask)
+}
+
+/// Return the message for a mask with bits outside `low..=high`; `hex` is the
+/// mask as Python's `format(mask, "#x")` prints it.
+#[must_use]
+pub fn invalid_mask(name: &str, hex: &str, low: u32, high: u32) -> String {
+    format!("invalid {name} mask {hex}: expected bits {low}-{high} only")
+}
+
+/// The last whole second Python's `datetime` can hold, as seconds.
+const MAX_SECOND: i64 = MAX_US.div_euclid(1_000_000);
+
+/// Initial capacity cap of `upcoming`: a large `count` on a schedule that ends
+/// early must not reserve memory it never fills.
+const UPCOMING_CAPACITY: usize = 4_096;
+
+/// Any schedule: what one `next` call maps an instant to.
+#[derive(Clone, Debug)]
+pub enum Spec {
+    /// A fixed amount of elapsed time, in microseconds.
+    Interval(i64),
+    Daily(DailySpec),
+    Cron(CronSpec),
+    Multi(MultiSpec),
+}
+
+/// State that a series of `next` calls on one [`Spec`] carries from call to
+/// call: the offset span last looked up, per member of a [`MultiSpec`].
+#[derive(Clone, Debug, Default)]
+pub struct Cursor {
+    pub(crate) span: SpanCache,
+    pub(crate) members: Vec<Cursor>,
+}
+
+impl Spec {
+    /// Return the first fire instant strictly after `after_us`, or `None` when
+    /// no run follows before [`MAX_US`].
+    #[must_use]
+    pub fn next(&self, after_us: i64) -> Option<i64> {
+        self.next_with(after_us, &mut Cursor::default())
+    }
+
+    /// Return up to `count` successive fire instants after `after_us`: each is
+    /// `next` of the one before. The list ends early where `next` is `None`.
+    #[must_use]
+    pub fn upcoming(&self, after_us: i64, count: usize) -> Vec<i64> {
+        let mut cursor = Cursor::default();
+        let mut instants = Vec::with_capacity(count.min(UPCOMING_CAPACITY));
+        let mut after = after_us;
+        while instants.len() < count {
+            let Some(instant) = self.next_with(after, &mut cursor) else {
+                break;
+            };
+            instants.push(instant);
+            after = instant;
+        }
+        instants
+    }
+
+    /// Return `next(after_us)`, reusing and updating the search state.
+    pub(crate) fn next_with(&self, after_us: i64, cursor: &mut Cursor) -> Option<i64> {
+        // Wall-clock schedules fire on whole seconds: an instant t (seconds)
+        // is after `after_us` exactly when t > floor(after_us / 1e6). They
+        // never fire before MIN_US.
+        let after = after_us.max(MIN_US - 1).div_euclid(1_000_000);
+        let instant = match self {
+            Spec::Interval(every_us) => return interval_next(after_us, *every_us),
+            Spec::Multi(multi) => return multi.next_with(after_us, cursor),
+            Spec::Daily(daily) => daily.next_second(after, &mut cursor.span),
+            Spec::Cron(cron) => cron.next_second(after, &mut cursor.span),
+        }?;
+        (instant <= MAX_SECOND).then_some(instant * 1_000_000)
+    }
+}
+
+impl From<DailySpec> for Spec {
+    fn from(spec: DailySpec) -> Spec {
+        Spec::Daily(spec)
+    }
+}
+
+impl From<CronSpec> for Spec {
+    fn from(spec: CronSpec) -> Spec {
+        Spec::Cron(spec)
+    }
+}
+
+impl From<MultiSpec> for Spec {
+    fn from(spec: MultiSpec) -> Spec {
+        Spec::Multi(spec)
+    }
 }
 
 #[cfg(test)]
