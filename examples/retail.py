@@ -109,9 +109,12 @@ def parse_customer_id(text: str) -> int | None:
     if not text or text.lower() == "nan":
         return None
 
+    if not text.isascii():
+        raise ValueError(f"invalid CustomerID {text!r}: expected ASCII digits")
+
     # Fast path for the common `12748.0`.
     digits = text.removesuffix(".0")
-    if digits.isdigit() and digits.isascii():
+    if digits.isdigit():
         value = int(digits)
     else:
         try:
