@@ -42,7 +42,7 @@ def run_child(count: int, batch_size: int) -> None:
         return record
 
     def has_amount(_ctx: Context, record: Record) -> bool:
-        return record["amount"] > 0
+        return bool(record["amount"] > 0)
 
     def write(_ctx: Context, records: list[Record]) -> None:
         nonlocal written, batches

@@ -60,6 +60,7 @@ class Context:
         "_deadline_monotonic",
         "_event",
         "_lock",
+        "_parent",
         "_pipeline_name",
         "_run_id",
     )
@@ -84,6 +85,9 @@ class Context:
         self._children: weakref.WeakSet[Context] = weakref.WeakSet()
         self._deadline: datetime | None = None
         self._deadline_monotonic: float | None = None
+        # A parent keeps only weak references to its children, so each child
+        # keeps its parent alive: a chain of contexts lives as long as its leaf.
+        self._parent = parent
 
         if parent is None:
             self._run_id = run_id if run_id is not None else uuid.uuid4().hex
