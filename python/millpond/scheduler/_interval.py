@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Final
+from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Final
 
 from millpond._backend import impl
+from millpond.scheduler._base import SpecSchedule
 from millpond.scheduler._protocol import from_micros, require_aware, to_micros
+from millpond.scheduler._specs import spec_backend
+
+if TYPE_CHECKING:
+    from millpond.scheduler._specs import Spec
 
 # An interval longer than the whole datetime range never has a next run; capping
 # it here keeps the microsecond count inside a signed 64-bit integer.
 _MAX_EVERY_US: Final[int] = impl.MAX_US - impl.MIN_US + 1
 
 
-class Interval:
+class Interval(SpecSchedule):
     """Run every `every` of elapsed time, whatever the wall clock does.
 
     `next(after)` is `after + every` as an instant, returned in `after`'s tzinfo.
@@ -22,7 +27,7 @@ class Interval:
     positive has no runs: `next` returns None.
     """
 
-    __slots__ = ("_every", "_every_us")
+    __slots__ = ("_every", "_every_us", "_spec_object")
 
     def __init__(self, every: timedelta) -> None:
         if not isinstance(every, timedelta):
@@ -32,6 +37,7 @@ class Interval:
             )
         self._every = every
         self._every_us = min(every // timedelta(microseconds=1), _MAX_EVERY_US)
+        self._spec_object: Spec = spec_backend().IntervalSpec(self._every_us)
 
     @property
     def every(self) -> timedelta:
@@ -48,6 +54,13 @@ class Interval:
         if next_us is None:
             return None
         return from_micros(next_us, after.tzinfo)  # type: ignore[arg-type]
+
+    @property
+    def _spec(self) -> Spec:
+        return self._spec_object
+
+    def _result_tzinfo(self, after: datetime) -> tzinfo | None:
+        return after.tzinfo
 
     def __repr__(self) -> str:
         return f"Interval({self._every!r})"
