@@ -10,6 +10,7 @@ use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
 use jiff::Timestamp;
 
 use crate::calendar::{self, SECONDS_PER_DAY};
+use crate::schedule::{MAX_US, MIN_US};
 
 /// Largest absolute UTC offset a zone can have, in seconds. `jiff` limits
 /// offsets to 25:59:59; the tz database stays within 16 hours.
@@ -84,10 +85,14 @@ impl Zone {
     }
 
     /// Return the UTC offset in seconds at an instant given in microseconds.
+    ///
+    /// Instants outside Python's datetime range take the offset at the
+    /// nearest end of the range.
     #[must_use]
     pub fn offset_at_micros(&self, instant_us: i64) -> i64 {
         // Offsets change on whole seconds, so the second that contains the
         // instant decides: round towards the past.
+        let instant_us = instant_us.clamp(MIN_US, MAX_US);
         self.offset_at(instant_us.div_euclid(1_000_000))
     }
 
