@@ -186,9 +186,7 @@ def test_transform_returning_non_dict(collector, batch_size):
 @MODES
 def test_writer_failure_wrapped(batch_size):
     original = ConnectionError("database unreachable")
-    pipeline = (
-        Pipeline("p").read(numbers(3)).write(failing(original), batch_size=batch_size)
-    )
+    pipeline = Pipeline("p").read(numbers(3)).write(failing(original), batch_size=batch_size)
     with pytest.raises(WriteError) as caught:
         pipeline.run()
     assert str(caught.value) == "write failed: ConnectionError: database unreachable"
@@ -236,7 +234,10 @@ def test_pipeline_error_from_nested_run_is_wrapped(collector, batch_size):
         return record
 
     pipeline = (
-        Pipeline("outer").read(numbers(1)).transform(run_inner).write(collector, batch_size=batch_size)
+        Pipeline("outer")
+        .read(numbers(1))
+        .transform(run_inner)
+        .write(collector, batch_size=batch_size)
     )
     with pytest.raises(StepError) as caught:
         pipeline.run()
@@ -267,6 +268,6 @@ def test_reader_generator_closed_on_failure(batch_size, stage):
 
 def test_step_error_pickles_with_step():
     error = StepError(3, "step[3] failed: ValueError: bad")
-    copy = pickle.loads(pickle.dumps(error))
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 (the test pickled it itself)
     assert copy.step == 3
     assert str(copy) == str(error)

@@ -22,8 +22,9 @@ from millpond.etl import (
     PipelineError,
     PipelineHook,
     PipelineInfo,
+    _loops,
+    _run,
 )
-from millpond.etl import _loops
 
 
 def fail(*args):
@@ -95,9 +96,7 @@ def test_read_failure_counts_records_before_it(recorder, collector):
 
 
 def test_step_failure_events(recorder, collector):
-    pipeline = (
-        Pipeline("p").read(numbers(1)).transform(identity).transform(fail).write(collector)
-    )
+    pipeline = Pipeline("p").read(numbers(1)).transform(identity).transform(fail).write(collector)
     pipeline.hook(recorder)
     with pytest.raises(PipelineError):
         pipeline.run()
@@ -285,7 +284,7 @@ def test_pipeline_hook_error_lists_missing_methods():
         def on_pipeline_start(self, ctx, info):
             pass
 
-    with pytest.raises(TypeError, match="on_pipeline_end.*NoopPipelineHook"):
+    with pytest.raises(TypeError, match=r"on_pipeline_end.*NoopPipelineHook"):
         Pipeline("p").hook(Partial())
 
 
@@ -366,7 +365,10 @@ def test_raising_hook_is_logged_and_ignored(caplog, collector):
     assert len(failures) == 2 + 2 + 2 * 2 * 1 + 2
     assert all(r.levelno == logging.ERROR and r.exc_info for r in failures)
     messages = [r.getMessage() for r in failures]
-    assert "hook Exploding raised in on_pipeline_start; the run continues without it" in messages
+    expected = (
+        "hook test_hooks.Exploding raised in on_pipeline_start; the run continues without it"
+    )
+    assert expected in messages
     assert any("on_step_end" in m for m in messages)
 
 
@@ -463,8 +465,6 @@ def clock_reads(monkeypatch):
 @pytest.fixture
 def dispatches(monkeypatch):
     """Count the hook dispatches made by runs."""
-    from millpond.etl import _run
-
     counter = Counter(lambda: None)
 
     def counting(targets, event, *args):

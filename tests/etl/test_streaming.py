@@ -49,7 +49,10 @@ def test_empty_input_writes_one_empty_batch(collector):
 
 def test_all_dropped_writes_one_empty_batch(collector):
     pipeline = (
-        Pipeline("p").read(numbers(25)).filter(lambda ctx, r: False).write(collector, batch_size=10)
+        Pipeline("p")
+        .read(numbers(25))
+        .filter(lambda ctx, r: False)
+        .write(collector, batch_size=10)
     )
     pipeline.run()
     assert collector.batches == [[]]

@@ -41,9 +41,11 @@ def call_hooks(targets: tuple[Target, ...], event: str, *args: object) -> None:
         try:
             method(*args)
         except Exception:  # noqa: PERF203 (each hook is isolated from the others)
+            hook_class = type(hook)
             logger.exception(
-                "hook %s raised in %s; the run continues without it",
-                type(hook).__qualname__,
+                "hook %s.%s raised in %s; the run continues without it",
+                hook_class.__module__,
+                hook_class.__qualname__,
                 event,
             )
 
