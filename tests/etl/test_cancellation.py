@@ -31,8 +31,8 @@ def run_in_thread(pipeline: Pipeline, ctx: Context) -> tuple[threading.Thread, l
 
 @MODES
 def test_cancel_while_reading(collector, batch_size):
-    # The reader yields two records, signals, and blocks until cancelled; the
-    # run must stop before the writer sees anything.
+    # The reader yields two records, signals, and blocks until cancelled. The
+    # run must stop before the writer gets the records still to come.
     reading = threading.Event()
 
     def read(ctx):

@@ -181,7 +181,7 @@ def test_sleep_zero_returns_immediately():
     assert Context().sleep(0) is True
 
 
-def test_sleep_on_cancelled_context_returns_false_at_once():
+def test_sleep_when_cancelled_returns_false():
     ctx = Context()
     ctx.cancel()
     started = time.monotonic()
@@ -195,7 +195,7 @@ def test_sleep_rejects_bad_values(seconds, error):
         Context().sleep(seconds)
 
 
-def test_sleep_is_interrupted_by_cancel_from_another_thread():
+def test_cancel_from_thread_wakes_sleep():
     ctx = Context()
     results: list[bool] = []
     waiter = threading.Thread(target=lambda: results.append(ctx.sleep(30)))
@@ -208,7 +208,7 @@ def test_sleep_is_interrupted_by_cancel_from_another_thread():
     assert time.monotonic() - started < 5
 
 
-def test_sleep_on_child_is_interrupted_by_parent_cancel():
+def test_parent_cancel_wakes_child_sleep():
     root = Context()
     child = root.with_cancel().with_cancel()
     results: list[bool] = []

@@ -132,7 +132,7 @@ def test_filter_failure_wrapped_with_index(collector, batch_size):
 
 
 @MODES
-def test_filter_result_without_truth_value_is_step_error(collector, batch_size):
+def test_ambiguous_filter_result_is_step_error(collector, batch_size):
     class Ambiguous:
         def __bool__(self):
             raise ValueError("truth value is ambiguous")

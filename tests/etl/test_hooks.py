@@ -279,6 +279,13 @@ def test_pipeline_hook_rejects_non_pipeline_hooks(hook):
         Pipeline("p").hook(hook)
 
 
+def test_hook_class_instead_of_instance_rejected():
+    with pytest.raises(TypeError, match=r"got the class LoggingHook; pass LoggingHook\(\)"):
+        Pipeline("p").hook(LoggingHook)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got the class RecordingHook"):
+        Hooks(RecordingHook)  # type: ignore[arg-type]
+
+
 def test_pipeline_hook_error_lists_missing_methods():
     class Partial:
         def on_pipeline_start(self, ctx, info):

@@ -118,14 +118,20 @@ def test_job_duration_grows_while_running(collector):
     assert job.ended_at is not None
 
 
-def test_job_default_context_carries_name_and_given_context_is_used(collector):
+def test_job_default_context_has_name(collector):
     seen: list[Context] = []
     job = Job(Pipeline("orders").read(lambda ctx: seen.append(ctx) or []).write(collector))
     job.run()
     assert seen[0].pipeline_name == "orders"
+
+
+def test_job_uses_given_context(collector):
+    seen: list[Context] = []
+    job = Job(Pipeline("orders").read(lambda ctx: seen.append(ctx) or []).write(collector))
     ctx = Context(run_id="r1")
     job.run(ctx)
-    assert seen[1] is ctx
+    assert seen == [ctx]
+    assert seen[0] is ctx
 
 
 def test_job_run_rejects_non_context(collector):

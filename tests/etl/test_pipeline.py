@@ -136,7 +136,7 @@ def test_writer_called_once_with_empty_list(collector):
     assert collector.batches == [[]]
 
 
-def test_writer_called_with_empty_list_when_all_dropped(collector):
+def test_all_dropped_writes_empty_list(collector):
     stats = Pipeline("p").read(numbers(5)).filter(lambda ctx, r: False).write(collector).run()
     assert collector.batches == [[]]
     assert stats.dropped == 5

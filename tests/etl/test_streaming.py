@@ -64,7 +64,7 @@ def test_exact_multiple_writes_no_trailing_empty_batch(collector):
 
 
 def test_reader_is_consumed_lazily():
-    # The writer sees each batch before the reader produces the next record,
+    # The writer gets each batch before the reader produces the next record,
     # so the log interleaves reads and writes.
     log: list[str] = []
 

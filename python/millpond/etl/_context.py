@@ -137,7 +137,7 @@ class Context:
             raise self._cancelled_error()
 
     def sleep(self, seconds: float) -> bool:
-        """Wait up to `seconds`; return True if the time passed, False as soon as cancelled.
+        """Wait up to `seconds` and return True, or return False as soon as cancelled.
 
         A deadline that falls inside the wait ends it at the deadline, with
         False. `math.inf` waits until the context is cancelled. Raises
@@ -166,7 +166,7 @@ class Context:
 
         Zero gives a context that is already past its deadline. Raises
         TypeError for a non-number and ValueError for a negative, NaN, infinite
-        or out-of-range value; use `with_cancel()` for a child without a deadline.
+        or out-of-range value. Use `with_cancel()` for a child without a deadline.
         """
         seconds = _require_seconds("with_timeout()", seconds)
         try:
@@ -186,7 +186,7 @@ class Context:
 
     def _adopt(self, child: Context) -> None:
         """Register `child` for cancellation, or cancel it now if this context is cancelled."""
-        # Under the lock, a concurrent cancel() either sees the child in
+        # Under the lock, a concurrent cancel() either finds the child in
         # `_children` or has already set the flag that is checked here.
         with self._lock:
             if not self._cancelled:
@@ -195,7 +195,10 @@ class Context:
         child.cancel()
 
     def _mark_cancelled(self) -> list[Context]:
-        """Set the cancelled state; return the children still to cancel (none if already set)."""
+        """Set the cancelled state and return the children still to cancel.
+
+        Returns [] when the state was already set, because then so were the children's.
+        """
         with self._lock:
             if self._cancelled:
                 return []

@@ -36,7 +36,7 @@ Target = tuple[object, Callable[..., object]]
 
 
 def call_hooks(targets: tuple[Target, ...], event: str, *args: object) -> None:
-    """Call each target with `args`; log and ignore an exception raised by any of them."""
+    """Call each target with `args`, logging and ignoring any exception one of them raises."""
     for hook, method in targets:
         try:
             method(*args)
@@ -54,8 +54,17 @@ def _missing(hook: object, events: tuple[str, ...]) -> list[str]:
     return [event for event in events if not callable(getattr(hook, event, None))]
 
 
+def _reject_class(hook: object) -> None:
+    if isinstance(hook, type):
+        raise TypeError(
+            f"hook must be an instance, got the class {hook.__qualname__}; "
+            f"pass {hook.__qualname__}() instead"
+        )
+
+
 def require_hook(hook: object, *, job: bool) -> None:
     """Raise TypeError unless `hook` has every method of PipelineHook (or JobHook if `job`)."""
+    _reject_class(hook)
     if isinstance(hook, Hooks):
         return
     events, protocol, base = (
@@ -80,7 +89,7 @@ def _leaves(hook: object) -> list[object]:
 
 
 def _collect(hook: object, events: tuple[str, ...], base: type) -> dict[str, tuple[Target, ...]]:
-    """Map each event to the hooks that override it; inherited no-ops are left out."""
+    """Map each event to the hooks that override it, leaving out inherited no-ops."""
     targets: dict[str, list[Target]] = {event: [] for event in events}
     for leaf in _leaves(hook):
         for event in events:
@@ -135,8 +144,8 @@ class JobTargets:
 class Hooks:
     """A hook that passes every event to several hooks, in the order given.
 
-    Members may be pipeline hooks, job hooks or both; each receives only the
-    events it overrides. An exception raised by one member is logged on the
+    Members may be pipeline hooks, job hooks or both, and each receives only
+    the events it overrides. An exception raised by one member is logged on the
     `millpond.etl.hooks` logger and the remaining members still get the event.
     Raises TypeError for a member that implements neither protocol.
     """
@@ -145,6 +154,7 @@ class Hooks:
 
     def __init__(self, *hooks: PipelineHook | JobHook) -> None:
         for hook in hooks:
+            _reject_class(hook)
             if (
                 not isinstance(hook, Hooks)
                 and _missing(hook, PIPELINE_EVENTS)

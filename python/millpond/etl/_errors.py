@@ -14,8 +14,8 @@ __all__ = [
     "WriteError",
 ]
 
-# Bad records and results are quoted in messages; a short repr keeps a huge
-# record from flooding a log line.
+# Messages quote bad records and results. A short repr keeps a huge record
+# from flooding a log line.
 _REPR: Final = reprlib.Repr()
 _REPR.maxstring = 80
 _REPR.maxother = 80
@@ -69,7 +69,7 @@ def short_repr(value: object) -> str:
 
 
 def read_failed(error: BaseException) -> BaseException:
-    """Wrap a reader's exception in ReadError; pass `Cancelled` and non-Exceptions through."""
+    """Wrap a reader error in ReadError, keeping `Cancelled` and non-Exceptions as they are."""
     if isinstance(error, Cancelled) or not isinstance(error, Exception):
         return error
     wrapped = ReadError(f"read failed: {describe(error)}")
@@ -78,7 +78,7 @@ def read_failed(error: BaseException) -> BaseException:
 
 
 def step_failed(step: int, error: BaseException) -> BaseException:
-    """Wrap a step's exception in StepError; pass `Cancelled` and non-Exceptions through."""
+    """Wrap a step error in StepError, keeping `Cancelled` and non-Exceptions as they are."""
     if isinstance(error, Cancelled) or not isinstance(error, Exception):
         return error
     wrapped = StepError(step, f"step[{step}] failed: {describe(error)}")
@@ -87,7 +87,7 @@ def step_failed(step: int, error: BaseException) -> BaseException:
 
 
 def write_failed(error: BaseException) -> BaseException:
-    """Wrap a writer's exception in WriteError; pass `Cancelled` and non-Exceptions through."""
+    """Wrap a writer error in WriteError, keeping `Cancelled` and non-Exceptions as they are."""
     if isinstance(error, Cancelled) or not isinstance(error, Exception):
         return error
     wrapped = WriteError(f"write failed: {describe(error)}")
