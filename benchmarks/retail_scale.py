@@ -17,8 +17,8 @@ shows the cost of reading and cleaning alone.
     MILLPOND_PURE=1 python benchmarks/retail_scale.py
 
 Peak RSS is `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the child, so it
-includes the interpreter and the imports; "before" is the same figure taken
-just before the first run.
+includes the interpreter and the imports. "RSS before" is the same figure
+taken just before the first run.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ paid. Amounts are `decimal.Decimal`, so `gross = net + tax` is exact.
 
 The output is `orders.jsonl` in `$MILLPOND_EXAMPLES_OUT`, or in `out/` beside
 this file when the variable is unset. The file is rewritten on each run. It
-holds one object per paid order, with amounts as decimal strings (JSON numbers
+contains one object per paid order, with amounts as decimal strings (JSON numbers
 would pass through binary floats in most readers) and `ordered_at` in UTC.
 """
 

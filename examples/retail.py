@@ -15,7 +15,7 @@ builds a pipeline that reads such files and emits one clean record per line:
 - `description` has no leading or trailing blanks, and an empty one is None.
 - `invoiced_at` is an aware UTC datetime: the file's zone-less timestamps are
   read as Europe/London wall time, which is UTC+1 during British Summer Time.
-- `is_product` tells goods from postage, fees, discounts, vouchers and manual
+- `is_product` separates goods from postage, fees, discounts, vouchers and manual
   lines, whose prices would otherwise distort any total.
 - `unit_price` and `amount` (quantity times unit price) are exact Decimals.
 - `line_key` is a hash of the cleaned content of the line. Equal lines get
@@ -134,9 +134,9 @@ def parse_timestamp(text: str) -> datetime:
     """Read `YYYY-MM-DD HH:MM:SS` as Europe/London wall time and return it in UTC.
 
     A wall time that occurs twice when the clocks go back resolves to the first
-    occurrence (`fold=0`); one skipped when they go forward is read with the
-    offset in force before the change. Cached, because a file has few distinct
-    timestamps.
+    occurrence (`fold=0`). A wall time skipped when they go forward is read with
+    the offset in force before the change. Cached, because a file has few
+    distinct timestamps.
     """
     if not _TIMESTAMP.fullmatch(text):
         raise ValueError(f"invalid InvoiceDate {text!r}: expected YYYY-MM-DD HH:MM:SS")
@@ -257,7 +257,7 @@ class _FirstOccurrence:
     """Keep the first record of each line key within one input file.
 
     Exact repeats share their timestamp, and each input file of the per-day
-    split holds one day, so remembering one file's keys finds every repeat
+    split contains one day, so remembering one file's keys finds every repeat
     while memory stays bounded by the largest file. The set starts afresh when
     the file changes or its row numbers start again, which is also how every
     new run begins.

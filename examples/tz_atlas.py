@@ -125,7 +125,7 @@ def parse_coordinates(text: str) -> tuple[float, float]:
     """Convert ISO 6709 `+DDMM+DDDMM` or `+DDMMSS+DDDMMSS` to decimal (latitude, longitude).
 
     North and east are positive. The result is rounded to 6 decimal places
-    (about 0.1 m). Raises ValueError naming the bad part.
+    (about 0.1 m at the equator). Raises ValueError naming the bad part.
     """
     match = _COORDINATES.fullmatch(text)
     if match is None:

@@ -139,8 +139,8 @@ def _module_name_for(path: Path) -> str:
     # already imported or is a standard-library name gets a private name, so a
     # job file called `csv.py` cannot replace the real `csv` module.
     stem = path.stem
-    taken = stem in sys.modules or stem in sys.stdlib_module_names
-    if stem.isidentifier() and not taken:
+    in_use = stem in sys.modules or stem in sys.stdlib_module_names
+    if stem.isidentifier() and not in_use:
         return stem
     return "__millpond_target_" + re.sub(r"\W", "_", stem) + "__"
 
@@ -189,8 +189,8 @@ def _import_module(name: str) -> ModuleType:
         raise TargetError(f"failed to import {name}: {_describe(error)}") from error
 
 
-def _is_prefix(missing: str, wanted: str) -> bool:
-    return wanted == missing or wanted.startswith(missing + ".")
+def _is_prefix(missing: str, requested: str) -> bool:
+    return requested == missing or requested.startswith(missing + ".")
 
 
 def _describe(error: BaseException) -> str:

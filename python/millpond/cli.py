@@ -222,8 +222,8 @@ def _cancel_on_sigint(ctx: Context, interrupted: threading.Event) -> Iterator[No
             "(press Ctrl-C again to stop at once)\n"
         )
         # The handler runs between two bytecodes of the main thread, which may
-        # hold a lock inside the context at that moment; cancelling from
-        # another thread cannot deadlock on it.
+        # hold a lock inside the context at that moment. Cancelling from
+        # another thread waits for that lock instead of deadlocking on it.
         threading.Thread(target=ctx.cancel, name="millpond-cancel", daemon=True).start()
 
     previous = signal.signal(signal.SIGINT, on_sigint)

@@ -39,11 +39,11 @@ def start(job: Path, stderr_path: Path, *args: str) -> subprocess.Popen[str]:
         os.close(stderr_fd)
 
 
-def wait_for(condition, what: str) -> None:
+def wait_for(condition, description: str) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {description}")
         time.sleep(0.02)
 
 

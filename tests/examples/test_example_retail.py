@@ -264,7 +264,7 @@ def test_same_pipeline_runs_twice(retail, sample):
 
 
 def test_repeat_detection_restarts_per_file(retail, sample):
-    # Each file of the per-day split holds whole days, so repeats are found within a file.
+    # Each file of the per-day split contains whole days, so repeats are found within a file.
     stats, records = collect(retail, [sample, sample])
 
     assert stats.written == 2 * 10
