@@ -158,7 +158,7 @@ def test_timeout_does_not_cancel_parent():
     assert not root.cancelled
 
 
-@pytest.mark.parametrize("seconds", [-1, math.nan, math.inf, 1e300])
+@pytest.mark.parametrize("seconds", [-1, -(10**400), math.nan, math.inf, 1e300, 10**400])
 def test_with_timeout_rejects_bad_values(seconds):
     with pytest.raises(ValueError, match="with_timeout"):
         Context().with_timeout(seconds)
@@ -175,6 +175,12 @@ def test_sleep_returns_true_when_time_passes():
     started = time.monotonic()
     assert ctx.sleep(0.02) is True
     assert time.monotonic() - started >= 0.02
+
+
+def test_sleep_huge_int_waits_until_cancelled():
+    ctx = Context()
+    ctx.cancel()
+    assert ctx.sleep(10**400) is False
 
 
 def test_sleep_zero_returns_immediately():

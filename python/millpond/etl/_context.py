@@ -19,9 +19,14 @@ def _require_seconds(name: str, seconds: object) -> float:
         raise TypeError(
             f"{name} expects a number of seconds, got {type(seconds).__name__}: {seconds!r}"
         )
-    if math.isnan(seconds) or seconds < 0:
+    try:
+        value = float(seconds)
+    except OverflowError:
+        # An int too large for a float is longer than any representable wait.
+        value = math.inf
+    if math.isnan(value) or value < 0:
         raise ValueError(f"{name} expects a number of seconds >= 0, got {seconds!r}")
-    return float(seconds)
+    return value
 
 
 def _require_optional_str(name: str, value: object) -> str | None:
