@@ -186,7 +186,8 @@ def test_job_hook_failure_is_logged_and_ignored(caplog, collector):
     assert stats.written == 2
     assert job.error is None
     messages = [r.getMessage() for r in caplog.records if r.name == "millpond.etl.hooks"]
-    hook_name = "test_job.test_job_hook_failure_is_logged_and_ignored.<locals>.Broken"
+    hook_name = f"{__name__}.{Broken.__qualname__}"
+    assert hook_name.endswith("<locals>.Broken")
     assert messages == [f"hook {hook_name} raised in on_job_start; the run continues without it"]
 
 

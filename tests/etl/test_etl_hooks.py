@@ -373,7 +373,7 @@ def test_raising_hook_is_logged_and_ignored(caplog, collector):
     assert all(r.levelno == logging.ERROR and r.exc_info for r in failures)
     messages = [r.getMessage() for r in failures]
     expected = (
-        "hook test_hooks.Exploding raised in on_pipeline_start; the run continues without it"
+        f"hook {__name__}.Exploding raised in on_pipeline_start; the run continues without it"
     )
     assert expected in messages
     assert any("on_step_end" in m for m in messages)
