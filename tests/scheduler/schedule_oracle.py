@@ -127,7 +127,7 @@ def _instants(rule: WallRule, wall: datetime, zone: ZoneInfo) -> list[datetime]:
 
 @dataclass(frozen=True)
 class OracleResult:
-    """The reference answer: `fire`, or None when nothing fires before `searched_until`."""
+    """The reference result: `fire`, or None when nothing fires before `searched_until`."""
 
     fire: datetime | None
     searched_until: datetime

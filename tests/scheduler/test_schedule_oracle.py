@@ -171,7 +171,7 @@ def _assert_agrees(got_us: int | None, rule: WallRule, scenario: Scenario) -> No
         assert got_us is not None, f"expected {expected.fire.isoformat()}, got None"
         assert from_micros(got_us) == expected.fire
     elif got_us is not None:
-        # Nothing fires inside the searched window; the backend's answer lies beyond it.
+        # Nothing fires inside the searched window; the backend's result lies beyond it.
         assert from_micros(got_us) >= expected.searched_until
 
 

@@ -1,8 +1,8 @@
 """Properties every schedule type keeps, in the selected backend and against each other.
 
-For any aware `t`: `next(t) > t`; `next` is monotone; `Multi.next` is the
-earliest member result; and for schedules anchored to the calendar (all but
-`Interval`, which counts from `t`), `next(next(t) - 1us) == next(t)`.
+For any aware `t`, `next(t) > t` and `next` is monotone. `Multi.next` is the
+earliest member result. Schedules anchored to the calendar (all but
+`Interval`, which counts from `t`) also keep `next(next(t) - 1us) == next(t)`.
 """
 
 from __future__ import annotations

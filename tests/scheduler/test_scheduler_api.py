@@ -91,7 +91,7 @@ def test_weekday_numbering_matches_datetime() -> None:
 # DailyAt
 
 
-def test_daily_at_accepts_strings_clock_times_and_single_values() -> None:
+def test_daily_at_time_forms() -> None:
     schedule = DailyAt(["14:30", ClockTime(8, 0), "08:00"], Weekday.FRIDAY, "UTC")
     assert schedule.times == (ClockTime(8, 0), ClockTime(14, 30))
     assert schedule.weekdays == (Weekday.FRIDAY,)

@@ -37,7 +37,7 @@ def _require_zone(zone: object) -> Zone:
 
 
 def _clamp_after(after_us: int) -> int | None:
-    """Return `after_us` raised to just below MIN_US, or None when nothing can follow it."""
+    """Return `after_us`, raised to MIN_US - 1 if lower, or None when no instant follows it."""
     if isinstance(after_us, bool) or not isinstance(after_us, int):
         raise TypeError(f"after_us must be an int, got {after_us!r}")
     if after_us >= MAX_US:

@@ -42,12 +42,12 @@ class WallPattern(Protocol):
 
 
 class WallCursor:
-    """Find the next matching wall time, remembering the last answer for repeated queries.
+    """Find the next matching wall time, remembering the last result for repeated queries.
 
     The walk over offset stretches asks for the next wall from slowly rising
-    starting points; while the start stays below the last answer, the answer is
-    the same, so a sparse schedule costs one calendar search instead of one per
-    stretch.
+    starting points. While the start stays at or below the last result, the
+    result is the same, so a sparse schedule costs one calendar search instead
+    of one per stretch.
     """
 
     __slots__ = ("_found", "_pattern", "_searched_from")
@@ -98,8 +98,8 @@ def _next_wall(pattern: WallPattern, local_us: int) -> int | None:
 def next_fixed_time(pattern: WallPattern, zone: Zone, after_us: int) -> int | None:
     """Return the first instant > `after_us` of a matching wall time, resolved like fold=0.
 
-    A wall time in a gap resolves with the offset in force before the change
-    (it fires as late as the gap is long); a wall time in a fold resolves to
+    A wall time in a gap resolves with the offset in force before the change,
+    so it fires as late as the gap is long. A wall time in a fold resolves to
     its first occurrence.
     """
     cursor = WallCursor(pattern)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class SpecSchedule:
     """A schedule whose fire instants come from a backend spec.
 
-    Subclasses set `_spec` and say in which tzinfo results are returned.
+    Subclasses provide `_spec` and `_result_tzinfo`, the tzinfo of their results.
     """
 
     __slots__ = ()
