@@ -52,7 +52,7 @@ impl Zone {
     /// Returns a message naming the key when the bytes are not valid `TZif` data.
     pub fn from_tzif(key: &str, data: &[u8]) -> Result<Zone, String> {
         let tz = TimeZone::tzif(key, data)
-            .map_err(|error| format!("invalid TZif data for zone {key:?}: {error}"))?;
+            .map_err(|error| format!("invalid TZif data for zone '{key}': {error}"))?;
         Ok(Zone {
             key: Some(key.to_owned()),
             tz,
