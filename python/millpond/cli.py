@@ -158,10 +158,16 @@ def _run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     verbose: bool = args.verbose
     ctx = Context(pipeline_name=pipeline.name)
     interrupted = threading.Event()
-    logger.debug("starting pipeline %r, run id %s", pipeline.name, ctx.run_id)
+    logger.info("starting pipeline %r, run id %s", pipeline.name, ctx.run_id)
 
     outcome, error = _run_once(pipeline, ctx, interrupted)
-    logger.debug("pipeline %r %s in %s", pipeline.name, outcome.status, outcome.duration)
+    logger.info(
+        "pipeline %r, run id %s: %s in %s",
+        pipeline.name,
+        ctx.run_id,
+        outcome.status,
+        outcome.duration,
+    )
     if error is not None:
         _error(outcome.error or type(error).__name__, error, verbose=verbose)
     if args.json:
@@ -192,9 +198,12 @@ def _run_once(
         except PipelineError as error:
             return _Outcome("failed", duration=_since(started), error=str(error)), error
         except KeyboardInterrupt as error:
-            # The second Ctrl-C: the run stopped wherever it was.
-            interrupted.set()
-            message = "interrupted by a second Ctrl-C"
+            # Usually the second Ctrl-C: the run stopped wherever it was.
+            if interrupted.is_set():
+                message = "interrupted by a second Ctrl-C"
+            else:
+                message = "interrupted by KeyboardInterrupt"
+                interrupted.set()
             return _Outcome("canceled", duration=_since(started), error=message), error
     return _Outcome("succeeded", stats.read, stats.written, stats.dropped, stats.duration), None
 

@@ -1,4 +1,4 @@
-"""Helpers for command-line tests: job files on disk and `python -m millpond` runs."""
+"""Helpers for the command-line tests beside this file: job files and `python -m millpond` runs."""
 
 from __future__ import annotations
 
@@ -6,46 +6,33 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 # Generous, so a slow CI machine fails a test on its assertion, not on a timeout.
 TIMEOUT_SECONDS = 60
 
 
-@pytest.fixture
-def write_job(tmp_path: Path) -> Callable[..., Path]:
-    """Return a function that writes a dedented Python file into `tmp_path`."""
-
-    def write(source: str, name: str = "job.py", folder: Path | None = None) -> Path:
-        path = (folder or tmp_path) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source), encoding="utf-8")
-        return path
-
-    return write
+def write_source(folder: Path, source: str, name: str = "job.py") -> Path:
+    """Write dedented Python source to `folder/name` and return the path."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
 
 
-@pytest.fixture
-def run_millpond(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Return a function that runs `python -m millpond ARGS` and captures its output.
+def run_cli(
+    args: tuple[str, ...], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m millpond ARGS` in `cwd` and capture its output.
 
     The child inherits the environment, so MILLPOND_PURE selects its backend.
     """
-
-    def run(
-        *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "millpond", *args],
-            cwd=cwd or tmp_path,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-        )
-
-    return run
+    return subprocess.run(
+        [sys.executable, "-m", "millpond", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )

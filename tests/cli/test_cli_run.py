@@ -7,8 +7,30 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli, write_source
 
 import millpond
+
+
+@pytest.fixture
+def write_job(tmp_path):
+    """Return a function that writes a job file, by default into `tmp_path`."""
+
+    def write(source: str, name: str = "job.py", folder: Path | None = None) -> Path:
+        return write_source(folder or tmp_path, source, name)
+
+    return write
+
+
+@pytest.fixture
+def run_millpond(tmp_path):
+    """Return a function that runs `python -m millpond ARGS`, by default in `tmp_path`."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
+        return run_cli(args, cwd or tmp_path, env)
+
+    return run
+
 
 COUNTING_JOB = """
     from pathlib import Path

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import write_source
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
 
@@ -47,9 +48,10 @@ def wait_for(condition, description: str) -> None:
         time.sleep(0.02)
 
 
-def slow_job(write_job, tmp_path: Path, read_body: str, write_options: str = "") -> Path:
+def slow_job(tmp_path: Path, read_body: str, write_options: str = "") -> Path:
     ready = tmp_path / "ready"
-    return write_job(
+    return write_source(
+        tmp_path,
         f"""
         import time
         from pathlib import Path
@@ -65,12 +67,12 @@ def slow_job(write_job, tmp_path: Path, read_body: str, write_options: str = "")
 
 
         pipeline = Pipeline("slow").read(read).write(lambda ctx, records: None{write_options})
-        """
+        """,
     )
 
 
 @pytest.mark.parametrize("write_options", ["", ", batch_size=2"])
-def test_sigint_cancels_between_records(write_job, tmp_path, write_options):
+def test_sigint_cancels_between_records(tmp_path, write_options):
     # The reader never looks at the context: the run stops at the next record boundary.
     body = """
             n = 0
@@ -79,7 +81,7 @@ def test_sigint_cancels_between_records(write_job, tmp_path, write_options):
                 n += 1
                 yield {"n": n}
     """
-    job = slow_job(write_job, tmp_path, body, write_options)
+    job = slow_job(tmp_path, body, write_options)
     stderr_path = tmp_path / "stderr.txt"
     process = start(job, stderr_path, "--json")
     wait_for((tmp_path / "ready").exists, "the reader to start")
@@ -97,13 +99,13 @@ def test_sigint_cancels_between_records(write_job, tmp_path, write_options):
     assert "Traceback" not in stderr
 
 
-def test_sigint_wakes_context_sleep(write_job, tmp_path):
+def test_sigint_wakes_context_sleep(tmp_path):
     # A reader blocked in ctx.sleep() wakes up as soon as the run is cancelled.
     body = """
             while ctx.sleep(3600):
                 yield {}
     """
-    job = slow_job(write_job, tmp_path, body)
+    job = slow_job(tmp_path, body)
     stderr_path = tmp_path / "stderr.txt"
     process = start(job, stderr_path)
     wait_for((tmp_path / "ready").exists, "the reader to start")
@@ -117,13 +119,13 @@ def test_sigint_wakes_context_sleep(write_job, tmp_path):
     assert "status    canceled" in stdout
 
 
-def test_second_sigint_stops_at_once(write_job, tmp_path):
+def test_second_sigint_stops_at_once(tmp_path):
     # A reader that ignores cancellation is stopped by the second Ctrl-C.
     body = """
             time.sleep(3600)
             yield {}
     """
-    job = slow_job(write_job, tmp_path, body)
+    job = slow_job(tmp_path, body)
     stderr_path = tmp_path / "stderr.txt"
     process = start(job, stderr_path, "--json")
     wait_for((tmp_path / "ready").exists, "the reader to start")

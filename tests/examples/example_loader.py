@@ -1,4 +1,4 @@
-"""Fixtures that load the example jobs from examples/ as modules."""
+"""Load the example jobs in examples/ as modules, for the tests beside this file."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-
-import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -23,26 +21,3 @@ def load_example(name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="session")
-def tz_atlas() -> ModuleType:
-    return load_example("tz_atlas")
-
-
-@pytest.fixture(scope="session")
-def orders() -> ModuleType:
-    return load_example("orders")
-
-
-@pytest.fixture(scope="session")
-def retail() -> ModuleType:
-    return load_example("retail")
-
-
-@pytest.fixture
-def examples_out(tmp_path, monkeypatch) -> Path:
-    """Point MILLPOND_EXAMPLES_OUT at a fresh folder."""
-    out = tmp_path / "out"
-    monkeypatch.setenv("MILLPOND_EXAMPLES_OUT", str(out))
-    return out

@@ -9,6 +9,21 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from example_loader import load_example
+
+
+@pytest.fixture(scope="module")
+def orders():
+    return load_example("orders")
+
+
+@pytest.fixture
+def examples_out(tmp_path, monkeypatch):
+    """Point MILLPOND_EXAMPLES_OUT at a fresh folder."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("MILLPOND_EXAMPLES_OUT", str(out))
+    return out
+
 
 GOOD_ROW = {
     "order_id": " A-1 ",

@@ -8,8 +8,23 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from example_loader import load_example
 
 from millpond.etl import ReadError
+
+
+@pytest.fixture(scope="module")
+def retail():
+    return load_example("retail")
+
+
+@pytest.fixture
+def examples_out(tmp_path, monkeypatch):
+    """Point MILLPOND_EXAMPLES_OUT at a fresh folder."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("MILLPOND_EXAMPLES_OUT", str(out))
+    return out
+
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 ROWS = [

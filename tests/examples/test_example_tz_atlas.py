@@ -9,6 +9,21 @@ import zoneinfo
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from example_loader import load_example
+
+
+@pytest.fixture(scope="module")
+def tz_atlas():
+    return load_example("tz_atlas")
+
+
+@pytest.fixture
+def examples_out(tmp_path, monkeypatch):
+    """Point MILLPOND_EXAMPLES_OUT at a fresh folder."""
+    out = tmp_path / "out"
+    monkeypatch.setenv("MILLPOND_EXAMPLES_OUT", str(out))
+    return out
+
 
 WINTER = datetime(2024, 1, 15, 12, tzinfo=timezone.utc)
 SUMMER = datetime(2024, 7, 15, 12, tzinfo=timezone.utc)
