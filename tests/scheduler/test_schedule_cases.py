@@ -326,3 +326,15 @@ def test_day_and_rule_with_star_step() -> None:
     # "*/2" starts with '*', so the days must match both fields: odd days that are Fridays.
     results = upcoming(Cron("0 0 */2 * FRI", "UTC"), utc("2024-09-01T00:00"), 3)
     assert [r.date().isoformat() for r in results] == ["2024-09-13", "2024-09-27", "2024-10-11"]
+
+
+def test_last_day_after_dst_stretch() -> None:
+    # The stretch before 9999-12-31 is Cairo's summer time; its walls end with the
+    # calendar, but the winter stretch that follows still has 00:00 and 00:01.
+    schedule = DailyAt(["00:00", "00:01"], location="Africa/Cairo")
+    after = datetime(9999, 12, 30, 21, 59, 59, 999_999, tzinfo=UTC)
+    results = upcoming(schedule, after, 3)
+    assert [r.astimezone(UTC) for r in results] == [
+        datetime(9999, 12, 30, 22, 0, tzinfo=UTC),
+        datetime(9999, 12, 30, 22, 1, tzinfo=UTC),
+    ]

@@ -129,8 +129,14 @@ def next_fixed_time(pattern: WallPattern, zone: Zone, after_us: int) -> int | No
 
         wall = cursor.next_wall(lower)
         if wall is None:
-            break
-        if upper is None or wall < upper:
+            # No matching wall at or after `lower` (the calendar ends in year 9999).
+            # Pieces up to the target's own can start their walls lower, because
+            # the target's offset bounds them; later pieces start higher.
+            # NOTE: "later pieces start higher" assumes every offset stretch is
+            # longer than the offset change at its start, as in all tzdata zones.
+            if start is not None and start > target:
+                break
+        elif upper is None or wall < upper:
             candidate = wall - offset
             best = candidate if best is None else min(best, candidate)
 
@@ -153,12 +159,17 @@ def next_real_time(pattern: WallPattern, zone: Zone, after_us: int) -> int | Non
     fold are shown twice and fire twice.
     """
     cursor = WallCursor(pattern)
-    instant = after_us + 1
+    first_instant = after_us + 1
+    instant = first_instant
     while instant <= MAX_US:
         _, end, offset = zone.segment(instant)
         wall = cursor.next_wall(instant + offset)
         if wall is None:
-            return None
+            # Only the stretch after the first can show earlier walls (a fold).
+            if end is None or instant != first_instant:
+                return None
+            instant = end
+            continue
         if end is None or wall < end + offset:
             fire = wall - offset
             return fire if fire <= MAX_US else None
