@@ -81,7 +81,8 @@ def pipelined(
     pipeline.write(writer)
     if not deadline:
         return pipeline.run
-    # A deadline makes the run read the monotonic clock once per record and stage.
+    # A deadline adds a clock read per stage and a background thread that
+    # cancels the context when the deadline passes.
     return lambda: pipeline.run(Context().with_timeout(3600))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from millpond.etl import Cancelled, Context, PipelineError
+from millpond.etl import Cancelled, Context, PipelineError, _deadlines
 
 
 def test_root_starts_not_cancelled():
@@ -260,3 +261,71 @@ def test_repr_names_run_and_state():
     assert "abc" in repr(ctx)
     assert "orders" in repr(ctx)
     assert "cancelled=False" in repr(ctx)
+
+
+# The deadline thread: it sets the flag that record loops check, so a run
+# stops at a deadline without reading the clock per record.
+
+
+def wait_for_flag(ctx: Context, timeout: float = 5) -> bool:
+    """Poll the flag the record loops read until it is set or `timeout` passes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if ctx._cancelled:
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def test_deadline_thread_sets_flag():
+    ctx = Context().with_timeout(0.02)
+    assert not ctx._cancelled
+    assert wait_for_flag(ctx)
+    with pytest.raises(Cancelled, match="timed out: its deadline"):
+        ctx.raise_if_cancelled()
+
+
+def test_deadline_thread_expires_in_any_order():
+    root = Context()
+    contexts = [root.with_timeout(seconds) for seconds in (0.05, 0.01, 0.03, 0.02, 0.04)]
+    assert all(wait_for_flag(ctx) for ctx in contexts)
+    assert not root.cancelled
+
+
+def test_earlier_deadline_wakes_thread_sooner():
+    # The thread sleeps until a far deadline; a nearer one added later must
+    # still expire on time.
+    far = Context().with_timeout(3600)
+    near = Context().with_timeout(0.02)
+    started = time.monotonic()
+    assert wait_for_flag(near)
+    assert time.monotonic() - started < 2
+    assert not far.cancelled
+
+
+def test_expired_parent_times_out_children():
+    parent = Context(run_id="r1").with_timeout(0.02)
+    child = parent.with_cancel()
+    assert wait_for_flag(child)
+    with pytest.raises(Cancelled, match="run r1 timed out"):
+        child.raise_if_cancelled()
+    late_child = parent.with_cancel()
+    assert late_child._cancelled
+    with pytest.raises(Cancelled, match="timed out"):
+        late_child.raise_if_cancelled()
+
+
+def test_cancel_before_deadline_says_cancelled():
+    ctx = Context(run_id="r1").with_timeout(0.02)
+    ctx.cancel()
+    assert not ctx.sleep(0.05)
+    with pytest.raises(Cancelled, match="run r1 was cancelled"):
+        ctx.raise_if_cancelled()
+
+
+def test_dropped_contexts_are_pruned_from_deadline_heap():
+    for _ in range(5000):
+        Context().with_timeout(3600)
+    gc.collect()
+    Context().with_timeout(3600)
+    assert len(_deadlines._watcher._heap) < 2 * _deadlines._MIN_PRUNE_SIZE

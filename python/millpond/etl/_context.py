@@ -9,6 +9,7 @@ import uuid
 import weakref
 from datetime import datetime, timedelta, timezone
 
+from millpond.etl._deadlines import watch
 from millpond.etl._errors import Cancelled
 
 __all__ = ["Context"]
@@ -46,7 +47,8 @@ class Context:
     come from `with_cancel()`, `with_timeout(seconds)` or `Context(parent=...)`;
     cancelling a context cancels all its descendants, never its parent. A
     passed deadline counts as cancelled, and a child's deadline is never later
-    than its parent's.
+    than its parent's. A daemon thread, started by the first `with_timeout()`,
+    cancels each context with a deadline when it passes.
 
     `run_id` and `pipeline_name` are set at creation with keyword arguments.
     A child inherits each one that it is not given. A root without `run_id`
@@ -55,8 +57,9 @@ class Context:
     pipeline's name, but a context passed to `run()` is used unchanged.
     """
 
-    # The record loops read `_cancelled` and `_deadline_monotonic` directly,
-    # because a method call per record would cost more than the check.
+    # The record loops read `_cancelled` directly, because a method call per
+    # record would cost more than the check. A passed deadline sets it too,
+    # from the thread in _deadlines.py.
     __slots__ = (
         "__weakref__",
         "_cancelled",
@@ -68,6 +71,7 @@ class Context:
         "_parent",
         "_pipeline_name",
         "_run_id",
+        "_timed_out",
     )
 
     def __init__(
@@ -87,6 +91,7 @@ class Context:
         self._lock = threading.Lock()
         self._event = threading.Event()
         self._cancelled = False
+        self._timed_out = False
         self._children: weakref.WeakSet[Context] = weakref.WeakSet()
         self._deadline: datetime | None = None
         self._deadline_monotonic: float | None = None
@@ -130,11 +135,7 @@ class Context:
 
     def cancel(self) -> None:
         """Cancel this context and all its descendants. Calling it again does nothing."""
-        # An explicit stack instead of recursion, so a deep chain of children
-        # cannot hit the recursion limit.
-        pending = [self]
-        while pending:
-            pending.extend(pending.pop()._mark_cancelled())  # noqa: SLF001 (same class)
+        self._cancel_tree(timed_out=False)
 
     def raise_if_cancelled(self) -> None:
         """Raise `Cancelled` if the context is cancelled or its deadline has passed."""
@@ -183,10 +184,16 @@ class Context:
             ) from None
         expires = time.monotonic() + seconds
 
+        # A child that keeps the parent's earlier deadline needs no watch: the
+        # parent expires first and cancels it.
         child = Context(parent=self)
         if child._deadline_monotonic is None or expires < child._deadline_monotonic:
             child._deadline = deadline
             child._deadline_monotonic = expires
+            if seconds == 0:
+                child._expire()
+            else:
+                watch(expires, child)
         return child
 
     def _adopt(self, child: Context) -> None:
@@ -197,9 +204,21 @@ class Context:
             if not self._cancelled:
                 self._children.add(child)
                 return
-        child.cancel()
+            timed_out = self._timed_out
+        child._cancel_tree(timed_out=timed_out)
 
-    def _mark_cancelled(self) -> list[Context]:
+    def _expire(self) -> None:
+        """Cancel this context and its descendants because the deadline passed."""
+        self._cancel_tree(timed_out=True)
+
+    def _cancel_tree(self, *, timed_out: bool) -> None:
+        # An explicit stack instead of recursion, so a deep chain of children
+        # cannot hit the recursion limit.
+        pending = [self]
+        while pending:
+            pending.extend(pending.pop()._mark_cancelled(timed_out=timed_out))  # noqa: SLF001
+
+    def _mark_cancelled(self, *, timed_out: bool) -> list[Context]:
         """Set the cancelled state and return the children still to cancel.
 
         Returns [] when the state was already set, because then so were the children's.
@@ -208,6 +227,7 @@ class Context:
             if self._cancelled:
                 return []
             self._cancelled = True
+            self._timed_out = timed_out
             children = list(self._children)
             self._children.clear()
         self._event.set()
@@ -215,10 +235,13 @@ class Context:
 
     def _cancelled_error(self) -> Cancelled:
         """Return the `Cancelled` error for this context, saying whether it timed out."""
-        if self._cancelled or self._deadline is None:
+        # Without the flag, `cancelled` was true because the clock passed the deadline.
+        deadline = self._deadline
+        timed_out = self._timed_out if self._cancelled else deadline is not None
+        if not timed_out or deadline is None:
             return Cancelled(f"run {self._run_id} was cancelled")
         return Cancelled(
-            f"run {self._run_id} timed out: its deadline {self._deadline.isoformat()} passed"
+            f"run {self._run_id} timed out: its deadline {deadline.isoformat()} passed"
         )
 
     def __repr__(self) -> str:

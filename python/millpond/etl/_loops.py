@@ -60,7 +60,6 @@ def _seconds_since(started: float) -> timedelta:
 _NAMESPACE: Final[dict[str, object]] = {
     "_dict": dict,
     "_isinstance": isinstance,
-    "_monotonic": time.monotonic,
     "_perf_counter": time.perf_counter,
     "_seconds_since": _seconds_since,
     "_not_a_dict_result": not_a_dict_result,
@@ -126,7 +125,7 @@ def _step_lines(index: int, is_transform: bool, hooked: bool) -> list[str]:
     ]
 
 
-def _loop_source(kinds: tuple[bool, ...], mode: Mode, hooked: bool, timed: bool) -> str:
+def _loop_source(kinds: tuple[bool, ...], mode: Mode, hooked: bool) -> str:
     """Return the source of the loop for one step layout (see `Loop`)."""
     reads = mode != "steps"
     head = ["def loop(ctx, source, steps, emitters, batch_size, flush):"]
@@ -134,8 +133,6 @@ def _loop_source(kinds: tuple[bool, ...], mode: Mode, hooked: bool, timed: bool)
         head.append("    " + ", ".join(f"step{i}" for i in range(len(kinds))) + ", = steps")
     if hooked:
         head.append("    emit_start, emit_end, info = emitters")
-    if timed:
-        head.append("    expires = ctx._deadline_monotonic")
     head += [
         "    records = []",
         "    append = records.append",
@@ -153,8 +150,7 @@ def _loop_source(kinds: tuple[bool, ...], mode: Mode, hooked: bool, timed: bool)
             f"    failure = _not_a_record({index}, record)",
             "    break",
         ]
-    cancelled = "ctx._cancelled or _monotonic() >= expires" if timed else "ctx._cancelled"
-    body += [f"if {cancelled}:", "    failure = ctx._cancelled_error()", "    break"]
+    body += ["if ctx._cancelled:", "    failure = ctx._cancelled_error()", "    break"]
     for step, is_transform in enumerate(kinds):
         body += _step_lines(step, is_transform, hooked)
     body.append("append(record)")
@@ -184,13 +180,12 @@ def _loop_source(kinds: tuple[bool, ...], mode: Mode, hooked: bool, timed: bool)
 
 
 @functools.lru_cache(maxsize=256)
-def compiled_loop(kinds: tuple[bool, ...], *, mode: Mode, hooked: bool, timed: bool) -> Loop:
+def compiled_loop(kinds: tuple[bool, ...], *, mode: Mode, hooked: bool) -> Loop:
     """Return the loop for steps of `kinds` (True: transform, False: filter), compiled once.
 
-    `hooked` emits step events with durations, and `timed` also checks the
-    context's deadline per record. See `Mode` for `mode`.
+    `hooked` emits step events with durations. See `Mode` for `mode`.
     """
-    source = _loop_source(kinds, mode, hooked, timed)
+    source = _loop_source(kinds, mode, hooked)
     namespace = dict(_NAMESPACE)
     layout = "".join("T" if is_transform else "F" for is_transform in kinds)
     # The source is built above from fixed fragments and step indices only;

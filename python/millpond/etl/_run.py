@@ -108,7 +108,7 @@ def _run_streaming(plan: RunPlan, ctx: Context, batch_size: int) -> tuple[int, i
     read = 0
     try:
         iterator = _open_reader(plan.reader, ctx)
-        loop = compiled_loop(plan.kinds, mode="stream", hooked=hooks.per_step, timed=_timed(ctx))
+        loop = compiled_loop(plan.kinds, mode="stream", hooked=hooks.per_step)
         read, batch, failure = loop(
             ctx, iterator, plan.steps, _emitters(plan), batch_size, sink.flush
         )
@@ -138,7 +138,7 @@ def _read_all(plan: RunPlan, ctx: Context) -> list[Record]:
     iterator: Iterator[Record] | None = None
     try:
         iterator = _open_reader(plan.reader, ctx)
-        drain = compiled_loop((), mode="drain", hooked=False, timed=_timed(ctx))
+        drain = compiled_loop((), mode="drain", hooked=False)
         _, records, failure = drain(ctx, iterator, (), None, 0, None)
         if failure is not None:
             raise failure  # noqa: TRY301 (the handler below ends the read stage for every error)
@@ -181,15 +181,11 @@ def _open_reader(reader: Reader, ctx: Context) -> Iterator[Record]:
 
 def _apply_steps(plan: RunPlan, ctx: Context, records: list[Record]) -> list[Record]:
     """Run the steps over records already in memory; return the kept ones."""
-    loop = compiled_loop(plan.kinds, mode="steps", hooked=plan.hooks.per_step, timed=_timed(ctx))
+    loop = compiled_loop(plan.kinds, mode="steps", hooked=plan.hooks.per_step)
     _, kept, failure = loop(ctx, records, plan.steps, _emitters(plan), 0, None)
     if failure is not None:
         raise failure
     return kept
-
-
-def _timed(ctx: Context) -> bool:
-    return ctx.deadline is not None
 
 
 def _emitters(plan: RunPlan) -> StepEmitters | None:
