@@ -28,7 +28,7 @@ _MIN_PRUNE_SIZE = 1024
 
 
 class Expirable(Protocol):
-    """A context as the watcher sees it."""
+    """The part of `Context` that the watcher uses."""
 
     @property
     def cancelled(self) -> bool: ...
