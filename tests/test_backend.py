@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -10,7 +11,11 @@ import textwrap
 import pytest
 
 import millpond
-from conftest import native_module
+
+
+def native_installed() -> bool:
+    return importlib.util.find_spec("millpond._native") is not None
+
 
 # A meta path finder that makes `import millpond._native` fail with a chosen
 # missing-module name, so a test can stand in for a missing or broken build.
@@ -47,7 +52,7 @@ def test_backend_value_is_known() -> None:
 
 def test_backend_follows_environment() -> None:
     expected = (
-        "pure" if os.environ.get("MILLPOND_PURE") == "1" or native_module() is None else "native"
+        "pure" if os.environ.get("MILLPOND_PURE") == "1" or not native_installed() else "native"
     )
     assert millpond.BACKEND == expected
 
@@ -60,7 +65,7 @@ def test_pure_switch_forces_pure() -> None:
 
 @pytest.mark.parametrize("value", ["", "0"])
 def test_pure_switch_off_values(value: str) -> None:
-    expected = "native" if native_module() is not None else "pure"
+    expected = "native" if native_installed() else "pure"
     result = run_python("import millpond; print(millpond.BACKEND)", MILLPOND_PURE=value)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
@@ -117,16 +122,11 @@ def test_import_loads_no_subpackage() -> None:
     assert not loaded & {"millpond.etl", "millpond.scheduler", "millpond.cli"}
 
 
-# TODO: remove once the native backend provides the schedule specs and Zone.  # noqa: FIX002, TD002, TD003
-_SPECS_NOT_YET_NATIVE = {"Zone", "IntervalSpec", "DailySpec", "CronSpec", "MultiSpec"}
-
-
 def test_native_exports_match_pure(native, pure) -> None:
     # Every public name of the pure twin must exist in the extension and the reverse.
     public = set(pure.__all__)
     native_public = {name for name in dir(native) if not name.startswith("_")}
-    pending = set() if hasattr(native, "CronSpec") else _SPECS_NOT_YET_NATIVE
-    assert public - native_public - pending == set()
+    assert public - native_public == set()
     assert native_public - public == set()
 
 
