@@ -44,8 +44,8 @@ class Context:
     """The cancellation signal, deadline and metadata of one run. Thread-safe.
 
     `Context()` creates a root that only its own `cancel()` cancels. Children
-    come from `with_cancel()`, `with_timeout(seconds)` or `Context(parent=...)`;
-    cancelling a context cancels all its descendants, never its parent. A
+    come from `with_cancel()`, `with_timeout(seconds)` or `Context(parent=...)`.
+    Cancelling a context cancels all its descendants, never its parent. A
     passed deadline counts as cancelled, and a child's deadline is never later
     than its parent's. A daemon thread, started by the first `with_timeout()`,
     cancels each context with a deadline when it passes.
