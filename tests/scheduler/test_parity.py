@@ -474,11 +474,6 @@ def test_specs_match_near_year_1(
     assert_same_upcoming(native_spec, pure_spec, after, count)
 
 
-# NOTE: skipped because the pure backend stops its search when an earlier
-# offset stretch finds no wall time before year 10000, instead of trying the
-# later stretches. A daily spec at 00:00 and 00:01 in Africa/Cairo then returns
-# None after 253_402_207_199_999_999, where 9999-12-31T00:00+02:00 follows.
-@pytest.mark.skip(reason="the pure backend misses wall times on 9999-12-31 after a DST stretch")
 @settings(deadline=None)
 @given(
     description=st.one_of(daily_descriptions(), cron_descriptions()),
