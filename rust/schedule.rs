@@ -163,4 +163,102 @@ mod tests {
         assert_eq!(MIN_US, -719_162 * 86_400 * 1_000_000);
         assert_eq!(MAX_US, 2_932_897 * 86_400 * 1_000_000 - 1);
     }
+
+    /// Build wall-clock schedules with times around 01:00-03:00, where the
+    /// transitions of most zones fall: two daily ones, `0,15,30,45 * * * *`
+    /// under the real-time rule and `0,15,30,45 1-3 * * *` under the
+    /// fixed-time rule.
+    fn wall_clock_specs(zone: &crate::tz::Zone) -> Vec<Spec> {
+        let bits = |values: &[u32]| values.iter().fold(0u64, |mask, &bit| mask | 1 << bit);
+        let range = |low: u32, high: u32| (low..=high).fold(0u64, |mask, bit| mask | 1 << bit);
+        let quarter_hours = crate::cron::Masks {
+            minutes: bits(&[0, 15, 30, 45]),
+            hours: range(0, 23),
+            days: range(1, 31),
+            months: range(1, 12),
+            weekdays: range(0, 6),
+        };
+        let small_hours = crate::cron::Masks {
+            hours: range(1, 3),
+            ..quarter_hours
+        };
+        vec![
+            DailySpec::new(&[0, 90, 120, 135, 150, 1_439], 0x7F, zone.clone())
+                .unwrap()
+                .into(),
+            DailySpec::new(&[125], 0b010_1010, zone.clone())
+                .unwrap()
+                .into(),
+            CronSpec::new(quarter_hours, false, true, zone.clone())
+                .unwrap()
+                .into(),
+            CronSpec::new(small_hours, false, false, zone.clone())
+                .unwrap()
+                .into(),
+        ]
+    }
+
+    #[test]
+    fn upcoming_equals_repeated_next() {
+        let Some(zone) = crate::tz::tests::system_zone("Australia/Lord_Howe") else {
+            return;
+        };
+        // Start before the 2024-04-07 fall-back and run past the 2024-10-06
+        // spring-forward, both half an hour long.
+        let after = crate::tz::tests::utc(2024, 4, 5, 0, 0) * 1_000_000 + 123;
+        for spec in wall_clock_specs(&zone) {
+            let batch = spec.upcoming(after, 2_000);
+            assert_eq!(batch.len(), 2_000, "{spec:?}");
+            let mut previous = after;
+            for instant in batch {
+                assert!(instant > previous, "{spec:?} after {previous}");
+                assert_eq!(
+                    spec.next(previous),
+                    Some(instant),
+                    "{spec:?} after {previous}"
+                );
+                previous = instant;
+            }
+        }
+    }
+
+    #[test]
+    fn next_is_stable_up_to_result() {
+        let Some(zone) = crate::tz::tests::system_zone("Antarctica/Troll") else {
+            return;
+        };
+        // Troll switches between +00 and +02 (a two-hour shift) each year.
+        let start = crate::tz::tests::utc(2024, 3, 29, 0, 0) * 1_000_000;
+        for spec in wall_clock_specs(&zone) {
+            for step in 0..400 {
+                let after = start + step * 1_234_567_891;
+                let Some(next) = spec.next(after) else {
+                    panic!("{spec:?} has no next after {after}");
+                };
+                assert_eq!(spec.next(next - 1), Some(next), "{spec:?} after {after}");
+                assert_eq!(spec.next((after + next) / 2), Some(next), "{spec:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn upcoming_stops_at_none() {
+        let zone = crate::tz::Zone::fixed(0).unwrap();
+        let daily = Spec::from(DailySpec::new(&[0], 0x7F, zone).unwrap());
+        // 9999-12-31T00:00Z, the last midnight Python can hold.
+        let last_day = MAX_US + 1 - 86_400 * 1_000_000;
+        assert_eq!(daily.upcoming(last_day - 10, 5), vec![last_day]);
+        assert!(Spec::Interval(0).upcoming(0, 5).is_empty());
+        assert!(daily.upcoming(0, 0).is_empty());
+    }
+
+    #[test]
+    fn wall_clock_specs_never_fire_before_min() {
+        let zone = crate::tz::Zone::fixed(50_400).unwrap();
+        let daily = Spec::from(DailySpec::new(&[0], 0x7F, zone).unwrap());
+        // 0001-01-01 00:00 +14:00 lies before MIN_US; the first run is the
+        // next day's.
+        let first = daily.next(MIN_US - 1_000_000_000).unwrap();
+        assert_eq!(first, MIN_US + (86_400 - 50_400) * 1_000_000);
+    }
 }
