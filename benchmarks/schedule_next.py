@@ -19,9 +19,9 @@ schedules written as cron expressions, on aware datetimes:
     Interval  every 7 minutes                         (no cron equivalent)
     Multi     the DailyAt and 0 */6 * * *             (no cron equivalent)
 
-`next` starts from 1000 instants spread over 2024-2026, one per call, the way
-a scheduler asks after each run; a third-party `next` builds its iterator from
-that instant each time. `upcoming` lists 1000 run times after one instant: one
+`next` starts from 1000 instants spread over 2024-2026, one per call, as a
+scheduler calls it after each run. A third-party `next` builds its iterator
+from that instant each time. `upcoming` lists 1000 run times after one instant: one
 backend call for millpond, 1000 iterator steps for the others.
 
     python benchmarks/schedule_next.py
@@ -74,8 +74,8 @@ def start_instants(count: int = 1000) -> list[datetime]:
 def calls_per_second(call: Callable[[Any], object], arguments: list[Any], seconds: float) -> float:
     """Return the best rate of `call` over `arguments`, cycling, within about `seconds`.
 
-    Calls run in timed batches; a batch doubles until it lasts a fifth of the
-    budget, so the clock is read rarely even for sub-microsecond calls.
+    Calls run in timed batches. A batch doubles until it lasts a fifth of the
+    budget, so that the clock is read rarely even for sub-microsecond calls.
     """
     inputs = itertools.cycle(arguments)
     batch, best = 1, 0.0

@@ -1,9 +1,9 @@
 //! Cron schedules from parsed field masks.
 //!
 //! The five fields arrive as bit masks. A day matches when its month is in
-//! the month mask and its day of the month and weekday match: both of them,
-//! or either one under the OR rule that Vixie cron applies when neither day
-//! field starts with `*`.
+//! the month mask and both its day of the month and its weekday match. Under
+//! the OR rule, which Vixie cron applies when neither day field starts with
+//! `*`, either one is enough.
 //!
 //! Two rules map matching wall times to instants. The fixed-time rule of
 //! [`crate::fixed_time`] fires each wall time once. The real-time rule, for
@@ -127,8 +127,8 @@ impl CronSpec {
                 return Some(instant);
             }
 
-            // The span ends before the clock shows that minute; the next span
-            // may show it (a fold) or skip it (a gap), so search it afresh.
+            // The span ends before the clock shows that minute. The next span
+            // may show it again (a fold) or skip it (a gap), so search afresh.
             from = span.until;
         }
     }

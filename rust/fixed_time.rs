@@ -36,8 +36,8 @@ pub fn next_fixed_time(
     let last_minute = i64::from(last) * 60;
 
     // A wall time W fires at W - offset, never later than W + MAX_OFFSET, so
-    // a day whose last wall time is at or before after - MAX_OFFSET cannot
-    // hold the answer. Start at the day after the last such day.
+    // no day whose last wall time is at or before after - MAX_OFFSET can fire
+    // after `after`. Start at the day after the last such day.
     let mut day = ((after - MAX_OFFSET - last_minute).div_euclid(SECONDS_PER_DAY) + 1)
         .clamp(FIRST_DAY, LAST_DAY + 1);
     let mut best: Option<i64> = None;

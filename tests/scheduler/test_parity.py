@@ -2,11 +2,11 @@
 
 Each test builds one spec in `millpond._native` and in `millpond._pure` from
 the same description and compares `next`, `upcoming` and `Zone.utc_offset`
-directly, as integers. Zones come from the same TZif bytes in both backends:
-the file `zoneinfo` would read (first `zoneinfo.TZPATH` folder that has it,
-else the `tzdata` package), and sometimes the `tzdata` package's copy, which
-may be a different tz release or the slim format whose later years come from
-the POSIX footer alone.
+directly, as integers. Both backends parse the same TZif bytes for a zone.
+Usually these are the bytes `zoneinfo` reads: the first `zoneinfo.TZPATH`
+folder that has the file, else the `tzdata` package. Sometimes they are the
+`tzdata` package's copy, which may come from another tz release or use the
+slim format, whose later years come from the POSIX footer alone.
 """
 
 # The backend interface takes its boolean flags positionally.
@@ -188,8 +188,8 @@ def zone_pair(
 def transitions_near(native: ModuleType, description: ZoneDescription, year: int) -> list[int]:
     """Return instants where the zone's offset changes during `year` and the next one.
 
-    Offsets are sampled every six hours and each change is narrowed down to
-    the exact microsecond; the native zone is used only to pick test instants.
+    Offsets are sampled every six hours, and each change is narrowed down to
+    the exact microsecond. The native zone only picks test instants here.
     """
     zone = native_zone(native, description)
     start, end = _micros(year), _micros(year + 2)
