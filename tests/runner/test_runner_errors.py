@@ -8,7 +8,7 @@ import pytest
 from runner_support import WAIT, Blocker, Raiser, WaitForCancel, job_of, quick_job
 
 from millpond.etl import NoopJobHook
-from millpond.runner import Status
+from millpond.runner import Status, _pool
 
 
 class Fatal(BaseException):
@@ -148,3 +148,18 @@ def test_failing_job_hook_does_not_fail_run(runner):
 
     job = quick_job().hook(BrokenHook())
     assert runner.start(job).result(WAIT).status is Status.SUCCEEDED
+
+
+def test_internal_error_completes_handle(single, monkeypatch, caplog):
+    def broken(self, run):
+        raise RuntimeError("bug in the runner")
+
+    monkeypatch.setattr(_pool.Pool, "_execute", broken)
+    handle = single.start(quick_job())
+    result = handle.result(WAIT)
+    assert result.status is Status.FAILED
+    assert result.error == "RuntimeError: bug in the runner"
+    assert any("failed to process run" in record.getMessage() for record in caplog.records)
+
+    monkeypatch.undo()
+    assert single.start(quick_job()).result(WAIT).status is Status.SUCCEEDED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import threading
@@ -244,3 +245,37 @@ def test_handle_repr(runner):
     handle = runner.start(quick_job("orders"))
     handle.result(WAIT)
     assert repr(handle) == f"<Handle run {handle.id} of job 'orders': succeeded>"
+
+
+@pytest.mark.parametrize("value", [-1, -0.001, math.nan])
+def test_wait_timeout_out_of_range(runner, value):
+    handle = runner.start(quick_job())
+    with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0 or None"):
+        handle.wait(value)
+    with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0 or None"):
+        handle.result(value)
+
+
+@pytest.mark.parametrize("value", [True, "1", object()])
+def test_wait_timeout_not_number(runner, value):
+    handle = runner.start(quick_job())
+    with pytest.raises(TypeError, match="timeout must be a number of seconds or None"):
+        handle.wait(value)
+    with pytest.raises(TypeError, match="timeout must be a number of seconds or None"):
+        handle.result(value)
+
+
+@pytest.mark.parametrize("value", [math.inf, 10**400, 1e300])
+def test_wait_timeout_beyond_max(runner, value):
+    handle = runner.start(quick_job())
+    assert handle.wait(value)
+    assert handle.result(value).status is Status.SUCCEEDED
+
+
+def test_result_timeout_leaves_run_going(runner):
+    blocker = Blocker()
+    handle = runner.start(blocker.job("orders"))
+    with pytest.raises(TimeoutError, match=r"did not finish within 0\.01 seconds"):
+        handle.result(0.01)
+    blocker.release.set()
+    assert handle.result(WAIT).status is Status.SUCCEEDED

@@ -220,12 +220,16 @@ class Pool:
                 break
             try:
                 self._process(run)
-            except Exception:
+            except Exception as error:
                 # Only a bug in this module gets here; the job's own errors are results.
+                # Completing the handle keeps its waiters from hanging.
                 logger.exception(
                     "runner %s failed to process run %s of job %r", self.name, run.id, run.job_name
                 )
-                self._publish(run, self._result(run, Status.FAILED, "internal runner error"))
+                result = self._result(
+                    run, Status.FAILED, describe_error(error), format_traceback(error)
+                )
+                self._publish(run, result)
 
         with self._lock:
             self._live_workers -= 1
