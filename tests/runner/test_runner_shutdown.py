@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -242,3 +243,38 @@ def test_interpreter_exit_waits_for_runs(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == "main thread done\n"
     assert output.read_text() == "written"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX only")
+def test_forked_child_starts_own_workers():
+    # Forking in this multi-threaded test process could deadlock, so a fresh
+    # interpreter forks instead.
+    script = textwrap.dedent(
+        """
+        import os
+        import warnings
+
+        from millpond.etl import Job, Pipeline
+        from millpond.runner import Runner
+
+        warnings.simplefilter("ignore", DeprecationWarning)
+        job = Job(Pipeline("forked").read(lambda ctx: [{"n": 1}]).write(lambda ctx, r: None))
+        runner = Runner(max_workers=1)
+        print("parent", runner.start(job).result(5).status, flush=True)
+        pid = os.fork()
+        if pid == 0:
+            print("child", runner.start(job).result(5).status, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        runner.shutdown()
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "parent succeeded\nchild succeeded\n"

@@ -6,6 +6,7 @@ import atexit
 import functools
 import itertools
 import logging
+import os
 import threading
 import time
 import weakref
@@ -53,8 +54,9 @@ class Pool:
     """A FIFO queue of runs served by at most `max_workers` daemon threads.
 
     Workers start on demand, when a run is queued and no worker is idle, and
-    then stay until shutdown. One lock guards every field below, so `submit`,
-    `cancel`, `result` and `shutdown` may be called from any thread.
+    then stay until shutdown. One lock guards the queue and the tables of runs
+    and workers, so `submit`, `cancel`, `result` and `shutdown` may be called
+    from any thread.
     """
 
     def __init__(self, *, max_workers: int, keep_results: int | None) -> None:
@@ -62,6 +64,11 @@ class Pool:
         self._max_workers = max_workers
         self._keep_results = keep_results
 
+        self._reset()
+        _registry.add(self)
+
+    def _reset(self) -> None:
+        """Create the lock, and empty the queue and the tables of runs and workers."""
         # Reentrant, because the runner's weakref finalizer calls shutdown()
         # and the garbage collector may run it on a thread that holds the lock.
         self._lock = threading.RLock()
@@ -81,8 +88,15 @@ class Pool:
         # so that shutdown(wait=True) from there raises instead of deadlocking.
         self._local = threading.local()
 
-        with _exit_lock:
-            _pools_to_wait_for.add(self)
+    def _after_fork_in_child(self) -> None:
+        # Only the forking thread exists in the child, and another thread may
+        # have held the lock at the fork. The parent's runs go on in the
+        # parent, so the child drops them instead of running queued ones a
+        # second time, and starts its own workers when it starts runs.
+        # NOTE: in the child, handles of runs unfinished at the fork never finish.
+        closed, results = self._closed, self._results
+        self._reset()
+        self._closed, self._results = closed, results
 
     @property
     def closed(self) -> bool:
@@ -401,18 +415,33 @@ def _deadline_passed(context: Context) -> bool:
     return deadline is not None and datetime.now(timezone.utc) >= deadline
 
 
-# At interpreter exit, wait for the runs of every runner that was not shut
-# down, as concurrent.futures does for its executors. Worker threads are
-# daemons, so without this hook the interpreter would stop them mid-run.
-_exit_lock = threading.Lock()
-_pools_to_wait_for: weakref.WeakSet[Pool] = weakref.WeakSet()
+class _Registry:
+    """The live pools, for the interpreter-exit and fork hooks below."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+
+    def add(self, pool: Pool) -> None:
+        with self._lock:
+            self._pools.add(pool)
+
+    def wait_at_exit(self) -> None:
+        # Worker threads are daemons, so without this hook the interpreter
+        # would stop them mid-run. concurrent.futures waits for its executors
+        # at exit in the same way.
+        with self._lock:
+            pools = list(self._pools)
+        for pool in pools:
+            pool.shutdown(wait=True, cancel=False)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        for pool in list(self._pools):
+            pool._after_fork_in_child()  # noqa: SLF001 (the registry is part of the pool)
 
 
-def _wait_for_pools_at_exit() -> None:
-    with _exit_lock:
-        pools = list(_pools_to_wait_for)
-    for pool in pools:
-        pool.shutdown(wait=True, cancel=False)
-
-
-atexit.register(_wait_for_pools_at_exit)
+_registry = _Registry()
+atexit.register(_registry.wait_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_registry.after_fork_in_child)
