@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 
@@ -193,3 +194,25 @@ def test_concurrent_cancels_finish_once(single):
     assert len(recorder.results) == 1
     blocker.release.set()
     assert first.result(WAIT).status is Status.SUCCEEDED
+
+
+def test_cancel_logged_at_info(runner, caplog):
+    caplog.set_level(logging.INFO, logger="millpond.runner")
+    waiter = WaitForCancel()
+    handle = runner.start(waiter.job("orders"))
+    assert waiter.started.wait(WAIT)
+    handle.cancel()
+    handle.result(WAIT)
+    [record] = [r for r in caplog.records if "canceled" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert record.getMessage().startswith(f"run {handle.id} of job 'orders' canceled after")
+
+
+def test_timeout_logged_at_warning(runner, caplog):
+    caplog.set_level(logging.INFO, logger="millpond.runner")
+    handle = runner.start(WaitForCancel().job("orders"), timeout=0.01)
+    handle.result(WAIT)
+    [record] = [r for r in caplog.records if "canceled" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "timed out" in record.getMessage()
+    assert record.exc_info is None

@@ -26,7 +26,7 @@ def default_max_workers() -> int:
 
 
 def require_count(name: str, value: object, *, minimum: int) -> int | None:
-    """Return `value` if it is None or an int >= `minimum`; raise TypeError or ValueError."""
+    """Return `value` if it is None or an int >= `minimum`, else raise TypeError or ValueError."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):

@@ -85,7 +85,7 @@ class Handle:
         return self._result is not None
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the run finishes or `timeout` seconds pass; return whether it finished.
+        """Wait until the run finishes or `timeout` seconds pass, and return whether it finished.
 
         `timeout=None` waits without limit. Raises TypeError for a non-number
         and ValueError for a negative or NaN timeout.
@@ -96,8 +96,8 @@ class Handle:
     def result(self, timeout: float | None = None) -> Result:
         """Wait for the run to finish and return its `Result`.
 
-        Raises TimeoutError when the run has not finished within `timeout`
-        seconds (None waits without limit); the run itself goes on.
+        `timeout=None` waits without limit. Raises TimeoutError when the run
+        has not finished within `timeout` seconds, and the run goes on.
         """
         self.wait(timeout)
         result = self._result
@@ -134,7 +134,8 @@ class Handle:
         future: asyncio.Future[Result] = loop.create_future()
 
         def deliver(result: Result) -> None:
-            # RuntimeError means the loop closed before the run finished, so nobody awaits.
+            # RuntimeError means the loop closed before the run finished, so no task
+            # awaits the future any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future, result)
 

@@ -139,7 +139,7 @@ class Pool:
         return handle
 
     def cancel(self, run_id: str) -> None:
-        """Cancel a run's context; finish it here if it is still queued."""
+        """Cancel a run's context, and finish the run here if it is still queued."""
         with self._lock:
             run = self._unfinished.get(run_id)
             if run is None:
@@ -252,7 +252,7 @@ class Pool:
             logger.info("runner %s stopped: all worker threads exited", self.name)
 
     def _next_run(self) -> _Run | None:
-        """Take the oldest queued run, waiting for one; return None once shut down and empty."""
+        """Take the oldest queued run, waiting for one; None after shutdown with an empty queue."""
         with self._lock:
             while not self._queue and not self._closed:
                 self._idle_workers += 1
@@ -304,9 +304,8 @@ class Pool:
         seconds = result.duration.total_seconds()
 
         if isinstance(error, Cancelled):
-            level = logging.WARNING if _deadline_passed(run.job_context) else logging.INFO
             logger.log(
-                level,
+                _canceled_level(run.job_context),
                 "run %s of job %r canceled after %.3f s: %s",
                 run.id,
                 run.job_name,
@@ -334,7 +333,8 @@ class Pool:
         else:
             reason = f"run {run.id} was cancelled"
         result = self._result(run, Status.CANCELED, f"Cancelled: {reason} before its job started")
-        logger.info(
+        logger.log(
+            _canceled_level(run.job_context),
             "run %s of job %r canceled before its job started: %s",
             run.id,
             run.job_name,
@@ -395,7 +395,8 @@ class Pool:
             if not self._unfinished:
                 self._all_finished.notify_all()
 
-        # The callbacks only hand the result to event loops, and never raise.
+        # The only callbacks hand the result to event loops, and they catch the
+        # RuntimeError of a closed loop.
         for callback in callbacks:
             callback(result)
 
@@ -410,9 +411,12 @@ class Pool:
                 self._results.popitem(last=False)
 
 
-def _deadline_passed(context: Context) -> bool:
+def _canceled_level(context: Context) -> int:
+    """Return WARNING for a run whose deadline passed, INFO for one cancelled on request."""
     deadline = context.deadline
-    return deadline is not None and datetime.now(timezone.utc) >= deadline
+    if deadline is not None and datetime.now(timezone.utc) >= deadline:
+        return logging.WARNING
+    return logging.INFO
 
 
 class _Registry:

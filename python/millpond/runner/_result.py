@@ -11,7 +11,7 @@ __all__ = ["Result", "Status", "describe_error", "format_traceback"]
 
 
 class Status(str, Enum):
-    """The state of a run. A `Result` holds one of the three final states, never RUNNING."""
+    """The state of a run. A `Result` has one of the three final states, never RUNNING."""
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -19,7 +19,8 @@ class Status(str, Enum):
     CANCELED = "canceled"
 
     def __str__(self) -> str:
-        # `str()` of a (str, Enum) member is "Status.FAILED" before Python 3.11.
+        # `str()` of a (str, Enum) member is "Status.FAILED". enum.StrEnum returns
+        # the value instead, but it needs Python 3.11.
         return self.value
 
 

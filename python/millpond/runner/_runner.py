@@ -49,7 +49,8 @@ class Runner:
         self._pool = Pool(max_workers=self._max_workers, keep_results=keep)
 
         # A runner dropped without shutdown() lets its queued runs finish,
-        # then its workers exit. The finalizer holds the pool, not the runner.
+        # then its workers exit. The finalizer references only the pool, so it
+        # does not keep the runner alive.
         finalizer = weakref.finalize(self, self._pool.shutdown, wait=False, cancel=False)
         finalizer.atexit = False
 
@@ -130,7 +131,7 @@ class Runner:
         return self._pool.result(run_id)
 
     def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
-        """Stop accepting runs; with `cancel`, cancel the unfinished ones; with `wait`, wait.
+        """Stop accepting runs, and optionally cancel the unfinished ones and wait for them.
 
         Queued runs still run unless `cancel` is set, which finishes them as
         canceled without running their jobs and cancels the contexts of
