@@ -12,7 +12,7 @@ from millpond.runner import Status, _pool
 
 
 class Fatal(BaseException):
-    """A BaseException subclass that is none of the built-in ones."""
+    """A custom BaseException subclass, not one of the built-in ones."""
 
 
 class UnprintableError(BaseException):

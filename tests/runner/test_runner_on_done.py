@@ -26,7 +26,7 @@ def test_on_done_runs_before_handle_is_done(runner):
     handle = runner.start(quick_job(), on_done=on_done)
     assert entered.wait(WAIT)
 
-    # The callback holds the run open: no waiter may see it finished yet.
+    # Until the callback returns, no waiter may see the run as finished.
     assert not handle.done()
     assert not handle.wait(0)
     assert runner.result(handle.id) is None

@@ -149,7 +149,7 @@ def test_shutdown_without_wait_from_own_job():
     runner.shutdown()
 
 
-def test_shutdown_wait_from_on_done_of_queued_cancel_raises(caplog):
+def test_shutdown_wait_in_on_done_raises():
     runner = Runner(max_workers=1)
     blocker = Blocker()
     runner.start(blocker.job())

@@ -47,12 +47,12 @@ def test_concurrent_start_cancel_result():
             thread.join(WAIT)
         assert failures == []
         results = [handle.result(WAIT) for handle, _ in handles]
-        kept = [runner.result(handle.id) for handle, _ in handles]
+        kept_results = [runner.result(handle.id) for handle, _ in handles]
 
     total = THREADS * RUNS_PER_THREAD
     assert len(handles) == total
     assert len({handle.id for handle, _ in handles}) == total
-    assert kept == results
+    assert kept_results == results
 
     # on_done ran exactly once per run, with the run's own result.
     counts = Counter(result.id for result in recorder.results)
