@@ -178,7 +178,7 @@ def test_shutdown_logged(caplog):
     messages = [record.getMessage() for record in caplog.records]
     [name] = re.findall(r"^runner (\S+) started", messages[0])
     assert f"runner {name} started: max_workers=2, keep_results=10000" in messages
-    assert f"runner {name} shutting down: 0 runs running, 0 queued, cancel=False" in messages
+    assert f"runner {name} shutting down: 0 runs in progress, 0 queued, cancel=False" in messages
     assert f"runner {name} stopped: all worker threads exited" in messages
 
 

@@ -179,7 +179,7 @@ class Pool:
 
         if first_call:
             logger.info(
-                "runner %s shutting down: %d runs running, %d queued, cancel=%s",
+                "runner %s shutting down: %d runs in progress, %d queued, cancel=%s",
                 self.name,
                 running,
                 queued_count,
