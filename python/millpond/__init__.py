@@ -1,7 +1,7 @@
 """millpond: typed building blocks for small data pipelines.
 
-Subpackages: `millpond.etl` (pipelines, hooks, jobs) and `millpond.scheduler`
-(when the next run is due). Importing `millpond` itself loads only the backend
+Subpackages: `millpond.etl` (pipelines, hooks, jobs), `millpond.runner` (jobs
+on worker threads) and `millpond.scheduler` (when the next run is due). Importing `millpond` itself loads only the backend
 switch, so it stays fast and does no I/O.
 """
 
