@@ -1,0 +1,99 @@
+"""Helpers for the store tests: sample records, folder contents and child processes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from millpond.orchestrator import RunRecord, RunStatus
+
+T0 = datetime(2024, 1, 1, 2, 0, tzinfo=timezone.utc)
+
+
+def make_record(  # noqa: PLR0913 - keyword options of a test helper
+    number: int,
+    *,
+    pipeline: str = "orders",
+    status: RunStatus | str = RunStatus.SUCCEEDED,
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+    error: str | None = None,
+) -> RunRecord:
+    """Return a record with id `run-<number>`, started `number` minutes after T0."""
+    started = T0 + timedelta(minutes=number) if started_at is None else started_at
+    if ended_at is None and RunStatus(status) is not RunStatus.RUNNING:
+        ended_at = started + timedelta(seconds=30)
+    return RunRecord(
+        id=f"run-{number}",
+        pipeline_name=pipeline,
+        job_id=f"job-{number}",
+        status=status,
+        started_at=started,
+        ended_at=ended_at,
+        error=error,
+    )
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Return the bytes of every file in `folder` except the lock file, by name."""
+    return {
+        entry.name: entry.read_bytes()
+        for entry in sorted(folder.iterdir())
+        if entry.is_file() and not entry.name.endswith(".lock")
+    }
+
+
+def available_core_classes() -> list[tuple[str, type]]:
+    """Return (name, class) for the pure core and, when it is built, the native core."""
+    from millpond._pure.file_store import FileStoreCore  # noqa: PLC0415
+
+    cores: list[tuple[str, type]] = [("pure-core", FileStoreCore)]
+    try:
+        native = importlib.import_module("millpond._native")
+    except ModuleNotFoundError as error:
+        if error.name != "millpond._native":
+            raise
+        return cores
+    if hasattr(native, "FileStoreCore"):
+        cores.append(("native-core", native.FileStoreCore))
+    return cores
+
+
+def child_env(*, pure: bool | None) -> dict[str, str]:
+    """Return the environment for a child: pure True forces, False unsets MILLPOND_PURE."""
+    env = dict(os.environ)
+    if pure is True:
+        env["MILLPOND_PURE"] = "1"
+    elif pure is False:
+        env.pop("MILLPOND_PURE", None)
+    return env
+
+
+def start_child(code: str, *args: str, pure: bool | None = None) -> subprocess.Popen[str]:
+    """Start `python -c code args...` with pipes for stdin, stdout and stderr."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(pure=pure),
+    )
+
+
+def run_child(
+    code: str, *args: str, pure: bool | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -c code args...` to completion and return its output."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=child_env(pure=pure),
+        timeout=timeout,
+        check=False,
+    )
