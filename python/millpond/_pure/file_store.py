@@ -25,6 +25,7 @@ import fcntl
 import os
 import re
 import secrets
+import stat
 import sys
 import time
 from contextlib import contextmanager, suppress
@@ -269,9 +270,9 @@ class FileStoreCore:
         if current is None and self._durable:
             # The journal was created just now; make its folder entry durable.
             _sync_folder(self._folder)
-        stat = os.fstat(fd)
+        file_stat = os.fstat(fd)
         self._journal_fd = fd
-        self._journal_id = (stat.st_dev, stat.st_ino)
+        self._journal_id = (file_stat.st_dev, file_stat.st_ino)
         return fd
 
     # --- Reading ------------------------------------------------------------
@@ -449,14 +450,22 @@ def _newest_first_key(record: Record) -> tuple[str, str]:
 def _folder_of(path: str) -> Path:
     """Return the folder of `path`, raising a clear OSError if no store can be written there."""
     folder = Path(path).parent
-    if Path(path).is_dir():
-        raise IsADirectoryError(errno.EISDIR, "store path is a folder, expected a file path", path)
-    if not folder.exists():
+    try:
+        folder_mode = folder.stat().st_mode
+    except FileNotFoundError:
         raise FileNotFoundError(
             errno.ENOENT, "store folder does not exist, create it first", str(folder)
-        )
-    if not folder.is_dir():
+        ) from None
+    except NotADirectoryError:
+        folder_mode = 0
+    except PermissionError:
+        raise PermissionError(
+            errno.EACCES, "store folder is not accessible", str(folder)
+        ) from None
+    if not stat.S_ISDIR(folder_mode):
         raise NotADirectoryError(errno.ENOTDIR, "store folder is not a folder", str(folder))
+    if Path(path).is_dir():
+        raise IsADirectoryError(errno.EISDIR, "store path is a folder, expected a file path", path)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, "store folder is not writable", str(folder))
     return folder
@@ -485,17 +494,17 @@ def _remove_stale_temp_files(path: str) -> None:
 
 def _file_id(path: str) -> _FileId | None:
     try:
-        stat = os.stat(path)  # noqa: PTH116 - a Path object per upsert costs more than the stat
+        file_stat = os.stat(path)  # noqa: PTH116 - a Path object per upsert costs more than this
     except FileNotFoundError:
         return None
-    return (stat.st_dev, stat.st_ino)
+    return (file_stat.st_dev, file_stat.st_ino)
 
 
 def _fd_id(fd: int) -> _FileId | None:
     if fd < 0:
         return None
-    stat = os.fstat(fd)
-    return (stat.st_dev, stat.st_ino)
+    file_stat = os.fstat(fd)
+    return (file_stat.st_dev, file_stat.st_ino)
 
 
 def _file_size(path: str) -> int:
