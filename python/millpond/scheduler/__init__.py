@@ -6,6 +6,7 @@ aware datetime in a ZoneInfo zone moves the wall clock, not elapsed time.
 
 `Interval` counts elapsed time; `DailyAt` and `Cron` follow a zone's wall
 clock; `Multi` combines schedules; `upcoming` and `iter_times` list run times.
+`parse_schedule` builds any of them from text such as "daily 02:00 mon-fri".
 """
 
 from millpond.scheduler._clock import ClockTime, Weekday
@@ -15,6 +16,7 @@ from millpond.scheduler._interval import Interval, every
 from millpond.scheduler._multi import Multi
 from millpond.scheduler._preview import iter_times, upcoming
 from millpond.scheduler._protocol import Schedule
+from millpond.scheduler._text import parse_schedule
 
 __all__ = [
     "ClockTime",
@@ -26,5 +28,6 @@ __all__ = [
     "Weekday",
     "every",
     "iter_times",
+    "parse_schedule",
     "upcoming",
 ]
