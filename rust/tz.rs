@@ -49,10 +49,21 @@ impl Zone {
     ///
     /// # Errors
     ///
-    /// Returns a message naming the key when the bytes are not valid `TZif` data.
+    /// Returns a message naming the key when the bytes are not valid `TZif` data,
+    /// including transition times out of the ascending order RFC 8536 requires.
     pub fn from_tzif(key: &str, data: &[u8]) -> Result<Zone, String> {
-        let tz = TimeZone::tzif(key, data)
-            .map_err(|error| format!("invalid TZif data for zone '{key}': {error}"))?;
+        let invalid = |problem: &dyn std::fmt::Display| {
+            format!("invalid TZif data for zone '{key}': {problem}")
+        };
+        let tz = TimeZone::tzif(key, data).map_err(|error| invalid(&error))?;
+
+        // jiff does not check the order of transitions, and its searches, like
+        // the schedules' walk from one span to the next, rely on it.
+        if !transitions_ascend(data) {
+            return Err(invalid(
+                &"transition times are not in strictly ascending order",
+            ));
+        }
         Ok(Zone {
             key: Some(key.to_owned()),
             tz,
@@ -109,12 +120,15 @@ impl Zone {
         let offset = i64::from(self.tz.to_offset(timestamp).seconds());
 
         // A transition that does not change the offset still ends the span;
-        // the cost is one more lookup.
+        // the cost is one more lookup. Searches step from span to span, so a
+        // span always ends after its start; `from_tzif` rejects unsorted data,
+        // the one way `following` could return an earlier transition.
         let until = self
             .tz
             .following(timestamp)
             .next()
-            .map_or(i64::MAX, |transition| transition.timestamp().as_second());
+            .map_or(i64::MAX, |transition| transition.timestamp().as_second())
+            .max(instant + 1);
         Span {
             start: instant,
             until,
@@ -159,6 +173,52 @@ impl SpanCache {
         let span = self.span(zone, start);
         (end < span.until).then_some(span.offset)
     }
+}
+
+/// Return whether the transition times of `TZif` data ascend strictly.
+///
+/// This reads the data block `jiff` reads: the 32-bit one of a version 1 file,
+/// else the 64-bit one that follows it. Data too short to hold the block
+/// passes, because `jiff` rejects it first.
+fn transitions_ascend(data: &[u8]) -> bool {
+    tzif_transition_times(data).is_none_or(|times| times.windows(2).all(|pair| pair[0] < pair[1]))
+}
+
+/// Return the transition times of the data block `jiff` reads, or `None`
+/// when the data is too short.
+fn tzif_transition_times(data: &[u8]) -> Option<Vec<i64>> {
+    const HEADER_LEN: usize = 44;
+
+    // Six big-endian counts end each header: isutcnt, isstdcnt, leapcnt,
+    // timecnt, typecnt and charcnt.
+    let count = |header: usize, index: usize| -> Option<usize> {
+        let start = header + 20 + 4 * index;
+        let bytes: [u8; 4] = data.get(start..start + 4)?.try_into().ok()?;
+        usize::try_from(u32::from_be_bytes(bytes)).ok()
+    };
+
+    // Version 1 files have only the 32-bit block; later versions repeat the
+    // data with 64-bit times after it, under a second header.
+    let (header, time_len) = if *data.get(4)? == 0 {
+        (0, 4)
+    } else {
+        let v1_block = count(0, 3)? * 5
+            + count(0, 4)? * 6
+            + count(0, 5)?
+            + count(0, 2)? * 8
+            + count(0, 1)?
+            + count(0, 0)?;
+        (HEADER_LEN + v1_block, 8)
+    };
+    let start = header + HEADER_LEN;
+    let block = data.get(start..start + count(header, 3)? * time_len)?;
+    block
+        .chunks_exact(time_len)
+        .map(|chunk| match *chunk {
+            [a, b, c, d] => Some(i64::from(i32::from_be_bytes([a, b, c, d]))),
+            _ => Some(i64::from_be_bytes(chunk.try_into().ok()?)),
+        })
+        .collect()
 }
 
 /// Return the message for a fixed offset outside -86399 to 86399 seconds.
@@ -264,6 +324,25 @@ pub(crate) mod tests {
     fn tzif_rejects_garbage() {
         let error = Zone::from_tzif("Mars/Olympus", b"not a zone").unwrap_err();
         assert!(error.contains("Mars/Olympus"), "{error}");
+    }
+
+    #[test]
+    fn tzif_rejects_unsorted_transitions() {
+        let Ok(mut data) = std::fs::read("/usr/share/zoneinfo/Europe/Berlin") else {
+            return;
+        };
+        assert!(Zone::from_tzif("Europe/Berlin", &data).is_ok());
+        let times = tzif_transition_times(&data).unwrap();
+        assert!(times.len() > 10);
+
+        // Move the second 64-bit transition time after the third. The 64-bit
+        // times start right after the second header, which is 44 bytes long.
+        let second_header = data.windows(4).rposition(|bytes| bytes == b"TZif").unwrap();
+        let second = second_header + 44 + 8;
+        data[second..second + 8].copy_from_slice(&(times[2] + 1).to_be_bytes());
+        let error = Zone::from_tzif("Europe/Berlin", &data).unwrap_err();
+        assert!(error.contains("ascending"), "{error}");
+        assert!(error.contains("'Europe/Berlin'"), "{error}");
     }
 
     #[test]
