@@ -15,6 +15,15 @@ interrupted by Ctrl-C (SIGINT).
 - `error`: the one-line error message, or null on success.
 
 Bad input prints nothing on stdout, only the error on stderr.
+
+`millpond next SCHEDULE` prints the next run times of a schedule written as
+`parse_schedule` reads it (`every 5m`, `daily 02:00,14:30 mon-fri`,
+`cron 0 2 * * *`, parts joined by `;`). Each line contains one time in ISO
+8601 with its UTC offset, in the `--tz` zone, then the time from the start in
+parentheses. `--json` prints a JSON list of the ISO 8601 strings instead. The
+start is `--after`, or the current time truncated to whole seconds. A
+schedule that ends before N times prints those it has plus a note on stderr,
+and exits 0. Invalid input exits 2.
 """
 
 from __future__ import annotations
@@ -30,13 +39,18 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from types import FrameType
 from typing import Final
 
 import millpond
 from millpond._target import TargetError, loaded_module, parse_target, resolve
 from millpond.etl import Cancelled, Context, Pipeline, PipelineConfigError, PipelineError
+from millpond.scheduler import parse_schedule, upcoming
+
+# `next` resolves --tz with the lookup that schedules use for `location`, so
+# `every` results appear in the zone that `daily` and `cron` parts use.
+from millpond.scheduler._location import resolve_location
 
 __all__ = ["main"]
 
@@ -44,6 +58,46 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
+
+DEFAULT_COUNT: Final = 5
+MAX_COUNT: Final = 10_000
+
+_UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+_SCHEDULE_SYNTAX: Final = """\
+schedule syntax (keywords and day names are case-insensitive):
+  every DURATION          elapsed time from the start: every 90s, every 5m,
+                          every 1h30m, every 2d. Units w, d, h, m, s with whole
+                          numbers, largest unit first; a bare number such as
+                          "every 45" is rejected. 1d is 24 hours, even across a
+                          daylight-saving change; use daily for wall-clock days.
+  daily TIMES [WEEKDAYS]  wall-clock times in the --tz zone: daily 02:00,14:30
+                          mon-fri. Times are H:MM or HH:MM, 0:00 to 23:59.
+                          Weekdays are mon to sun or full names, ranges such as
+                          mon-fri or sat-sun (no wrap-around), weekdays and
+                          weekends, separated by commas; none means every day.
+  cron EXPRESSION         five fields (minute hour day-of-month month
+                          day-of-week) or a macro, in the --tz zone:
+                          cron */15 9-17 * * 1-5, cron @daily.
+  PART; PART ...          runs whenever any part runs: "daily 09:00; every 6h".
+                          An every part counts from the previous run of any
+                          part, so that example runs at 09:00, 15:00, 21:00.
+
+A daily or cron time that the clock skips (spring forward) runs as late as the
+gap is long. A time that occurs twice (fall back) runs once, at the first
+occurrence, except in cron expressions whose hour field starts with '*'.
+
+--after without a UTC offset is read in the --tz zone. A wall time that the
+zone skips or repeats at that moment is rejected; add the offset to choose.
+
+exit status: 0 success, also when the schedule ends early (a note on stderr
+says so); 2 invalid input.
+
+examples:
+  millpond next "daily 02:00,14:30 mon-fri" --tz Europe/Berlin
+  millpond next "every 5m" -n 3 --json
+  millpond next "cron @daily" --tz America/New_York --after 2026-11-01T00:00
+"""
 
 logger = logging.getLogger("millpond.cli")
 
@@ -84,7 +138,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="millpond",
-        description="Run millpond pipelines.",
+        description="Run millpond pipelines and preview schedules.",
+        epilog=(
+            "Schedules for 'next' are written as 'every 5m', 'daily 02:00,14:30 mon-fri' "
+            "or 'cron 0 2 * * *', with parts joined by ';'. "
+            "Run 'millpond next --help' for the full syntax."
+        ),
         parents=[verbose],
     )
     parser.add_argument(
@@ -119,7 +178,61 @@ def _build_parser() -> argparse.ArgumentParser:
         help="print the summary as one JSON object on stdout",
     )
     run.set_defaults(handler=_run_command)
+
+    _add_next_command(commands, verbose)
     return parser
+
+
+def _add_next_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    verbose: argparse.ArgumentParser,
+) -> None:
+    preview = commands.add_parser(
+        "next",
+        parents=[verbose],
+        help="print the next run times of a schedule",
+        description=(
+            "Print the next run times of SCHEDULE, one per line: the time in ISO 8601\n"
+            "with its UTC offset, then the time from the start (now, or --after)."
+        ),
+        epilog=_SCHEDULE_SYNTAX,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    preview.add_argument(
+        "schedule",
+        metavar="SCHEDULE",
+        help='the schedule, quoted as one argument, such as "every 5m" (syntax below)',
+    )
+    preview.add_argument(
+        "-n",
+        "--count",
+        metavar="N",
+        default=str(DEFAULT_COUNT),
+        help=f"how many run times to print, 1-{MAX_COUNT} (default {DEFAULT_COUNT})",
+    )
+    preview.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help=(
+            "IANA time zone such as Europe/Berlin or UTC: the zone of daily and cron "
+            "times and of the output (default: the system's local zone)"
+        ),
+    )
+    preview.add_argument(
+        "--after",
+        metavar="ISO",
+        help=(
+            "list the run times after this ISO 8601 date and time instead of after now, "
+            "such as 2026-03-29T01:30+01:00 or 2026-03-29T00:30Z; without an offset it "
+            "is read in the --tz zone"
+        ),
+    )
+    preview.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of ISO 8601 strings instead of lines",
+    )
+    preview.set_defaults(handler=_next_command)
 
 
 @dataclass
@@ -273,6 +386,111 @@ def _print_json(pipeline: Pipeline, ctx: Context, target: str, outcome: _Outcome
         "error": outcome.error,
     }
     sys.stdout.write(json.dumps(document) + "\n")
+
+
+def _next_command(args: argparse.Namespace) -> int:
+    verbose: bool = args.verbose
+    try:
+        count = _parse_count(args.count)
+        zone = resolve_location(args.tz).tzinfo
+        schedule = parse_schedule(args.schedule, args.tz)
+        start = _now(zone) if args.after is None else _parse_after(args.after, zone)
+    except ValueError as error:
+        _error(str(error), error, verbose=verbose)
+        return EXIT_USAGE
+    logger.debug("listing %d run times of %r after %s", count, schedule, start.isoformat())
+
+    times = upcoming(schedule, start, count)
+    if args.json:
+        sys.stdout.write(json.dumps([time.isoformat() for time in times]) + "\n")
+    else:
+        for time in times:
+            elapsed = _format_elapsed(_since_epoch(time) - _since_epoch(start))
+            sys.stdout.write(f"{time.isoformat()}  (in {elapsed})\n")
+
+    if len(times) < count:
+        last = times[-1] if times else start
+        sys.stderr.write(
+            f"millpond: the schedule has no runs after {last.isoformat()}; "
+            f"printed {len(times)} of {count}\n"
+        )
+    return EXIT_OK
+
+
+def _parse_count(text: str) -> int:
+    digits = text.lstrip("0")
+    valid = text.isascii() and text.isdigit() and len(digits) <= len(str(MAX_COUNT))
+    if not valid or not 1 <= int(text) <= MAX_COUNT:
+        raise ValueError(
+            f"invalid count {text!r} for -n: expected a whole number from 1 to {MAX_COUNT}"
+        )
+    return int(text)
+
+
+def _now(zone: tzinfo) -> datetime:
+    # Truncating to whole seconds keeps `every` results readable. The first
+    # result is still in the future, because schedules return only times after
+    # the start.
+    return datetime.now(zone).replace(microsecond=0)
+
+
+def _parse_after(text: str, zone: tzinfo) -> datetime:
+    """Parse --after, reading a time without an offset as a wall time in `zone`."""
+    value = text.strip()
+    # datetime.fromisoformat() accepts a trailing Z only from Python 3.11 on.
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise ValueError(
+            f"invalid --after {text!r}: expected an ISO 8601 date and time such as "
+            "2026-03-29T01:30+01:00, 2026-03-29T00:30Z, or 2026-03-29T01:30 in the --tz zone"
+        ) from error
+
+    if parsed.utcoffset() is None:
+        return _localize(parsed, zone, text)
+    try:
+        return parsed.astimezone(zone)
+    except OverflowError as error:
+        raise ValueError(
+            f"invalid --after {text!r}: the time is outside the range of dates in {zone}"
+        ) from error
+
+
+def _localize(wall: datetime, zone: tzinfo, text: str) -> datetime:
+    """Attach `zone` to a naive wall time, rejecting one that the zone skips or repeats."""
+    earlier = wall.replace(tzinfo=zone, fold=0)
+    later = wall.replace(tzinfo=zone, fold=1)
+    if earlier.utcoffset() == later.utcoffset():
+        return earlier
+
+    # After a round trip through UTC, a wall time inside a gap comes back
+    # changed, and one inside a repeated hour comes back unchanged.
+    round_trip = earlier.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None)
+    problem = "occurs twice" if round_trip == wall else "does not exist"
+    raise ValueError(
+        f"invalid --after {text!r}: {wall.isoformat()} {problem} in {zone} because the "
+        f"zone's UTC offset changes then; add the offset to choose an instant, such as "
+        f"{earlier.isoformat()} or {later.isoformat()}"
+    )
+
+
+def _since_epoch(time: datetime) -> timedelta:
+    # Subtracting across tzinfo objects compares instants. Two datetimes in the
+    # same ZoneInfo would subtract wall clocks instead.
+    return time - _UNIX_EPOCH
+
+
+def _format_elapsed(elapsed: timedelta) -> str:
+    """Format a positive timedelta as days, hours, minutes and seconds, such as "1d 2h 5m"."""
+    seconds = elapsed // timedelta(seconds=1)
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts) or "<1s"
 
 
 def _error(message: str, error: BaseException | None, *, verbose: bool) -> None:
