@@ -235,7 +235,9 @@ def test_next_default_zone_from_tz_variable(capsys, monkeypatch):
 
 
 def test_next_schedule_without_runs(capsys):
-    code, out, err = run_next(capsys, "cron 0 0 30 2 *", "--tz", "UTC", "--after", "2026-01-01Z")
+    code, out, err = run_next(
+        capsys, "cron 0 0 30 2 *", "--tz", "UTC", "--after", "2026-01-01T00:00Z"
+    )
 
     assert code == 0
     assert out == ""
@@ -245,7 +247,7 @@ def test_next_schedule_without_runs(capsys):
 
 
 def test_next_schedule_without_runs_json(capsys):
-    args = ["cron 0 0 30 2 *", "--tz", "UTC", "--after", "2026-01-01Z", "--json"]
+    args = ["cron 0 0 30 2 *", "--tz", "UTC", "--after", "2026-01-01T00:00Z", "--json"]
     code, out, err = run_next(capsys, *args)
 
     assert code == 0
