@@ -162,9 +162,35 @@ def test_compaction_keeps_every_run(open_store, store_path):
     for number in range(60):
         store.upsert_run(make_record(number, status="running"))
         store.upsert_run(make_record(number))
-    assert journal_of(store_path).stat().st_size <= 2_000
+        journal_size = journal_of(store_path).stat().st_size
+        snapshot_size = store_path.stat().st_size if store_path.exists() else 0
+        assert journal_size <= max(2_000, snapshot_size) + 500
     assert store_path.exists()
     assert open_store().list_runs() == [make_record(number) for number in reversed(range(60))]
+
+
+def test_automatic_compaction_waits_for_journal_to_outgrow_snapshot(open_store, store_path):
+    store = open_store(compact_bytes=1_000)
+    for number in range(50):
+        store.upsert_run(make_record(number))
+    store.compact()
+    snapshot_size = store_path.stat().st_size
+    journal = journal_of(store_path)
+
+    # Past compact_bytes but smaller than the snapshot: no compaction yet.
+    number = 100
+    while journal.stat().st_size + 400 < snapshot_size:
+        store.upsert_run(make_record(number))
+        number += 1
+    assert journal.stat().st_size > 1_000
+    assert store_path.stat().st_size == snapshot_size
+
+    # The upsert that takes the journal past the snapshot's size compacts.
+    while journal.stat().st_size > 0:
+        store.upsert_run(make_record(number))
+        number += 1
+    assert store_path.stat().st_size > snapshot_size
+    assert len(open_store().list_runs()) == 50 + number - 100
 
 
 def test_compact_then_reopen_keeps_files_stable(open_store, store_path):

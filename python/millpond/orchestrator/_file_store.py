@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_COMPACT_BYTES", "FileStore", "RepairReport"]
 
 DEFAULT_COMPACT_BYTES: Final = 4 * 1024 * 1024
-"""Journal size in bytes past which an upsert compacts the store."""
+"""Journal size in bytes past which an upsert compacts, once the journal exceeds the snapshot."""
 
 _logger = logging.getLogger("millpond.orchestrator")
 _Fields = dict[str, str | None]
@@ -64,10 +64,12 @@ class FileStore:
     `path` (such as `state.json`) is the snapshot. An upsert appends one line
     to `path + ".journal"`, without reading the snapshot, so its cost does not
     depend on how many runs are stored. A read replays the journal over the
-    snapshot, last write winning. Once the journal is larger than
-    `compact_bytes`, the upsert that grew it past that size also compacts:
-    the snapshot is rewritten atomically with every run and the journal is
-    emptied. `close()` compacts too.
+    snapshot, last write winning. Compaction rewrites the snapshot atomically
+    with every run and empties the journal. It runs on `close()`, and after
+    an upsert that leaves the journal larger than both `compact_bytes` and
+    the snapshot. Waiting for the journal to outgrow the snapshot keeps the
+    compaction work per upsert constant as the store grows, and keeps a
+    journal replay no longer than about twice a snapshot load.
 
     With `durable=True` every upsert is fsynced before it returns, so a
     returned upsert survives a power loss. With `durable=False` a power loss
@@ -256,8 +258,12 @@ class FileStore:
             raise ValueError(f"{self!r} is closed")
 
     def _compact_after_upsert(self, size: int) -> None:
+        threshold = max(self._compact_bytes, _file_size(self._path))
+        if size <= threshold:
+            self._compact_at = threshold
+            return
         try:
-            self._core.compact(min_journal_bytes=self._compact_bytes + 1)
+            self._core.compact(min_journal_bytes=threshold + 1)
         except (OSError, StoreCorruptError) as error:
             # The record is in the journal, so the upsert succeeded. Retrying at
             # every upsert would rewrite the whole snapshot each time.
@@ -281,6 +287,13 @@ def _store_path(path: object) -> Path:
     if not text:
         raise ValueError("path must not be empty; pass the snapshot file, such as 'state.json'")
     return Path(text).absolute()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _check_int(name: str, value: object, *, minimum: int, optional: bool) -> None:
