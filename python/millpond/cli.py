@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -64,6 +65,19 @@ MAX_COUNT: Final = 10_000
 
 _UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+# ISO 8601 extended format: a date, optionally a time after T or a space, and
+# optionally an offset after the time (Z, +HH:MM, +HHMM or +HH).
+_ISO_DATE_TIME: Final = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"(?:[Tt ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
+    r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,6}))?)?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_AFTER_FORMS: Final = (
+    "expected an ISO 8601 date and time such as 2026-03-29T01:30+01:00 or "
+    "2026-03-29T00:30Z, or a wall time in the --tz zone such as 2026-03-29T01:30 or 2026-03-29"
+)
+
 _SCHEDULE_SYNTAX: Final = """\
 schedule syntax (keywords and day names are case-insensitive):
   every DURATION          elapsed time from the start: every 90s, every 5m,
@@ -81,14 +95,17 @@ schedule syntax (keywords and day names are case-insensitive):
                           cron */15 9-17 * * 1-5, cron @daily.
   PART; PART ...          runs whenever any part runs: "daily 09:00; every 6h".
                           An every part counts from the previous run of any
-                          part, so that example runs at 09:00, 15:00, 21:00.
+                          part, so after its first 09:00 run that example
+                          runs at 03:00, 09:00, 15:00 and 21:00.
 
 A daily or cron time that the clock skips (spring forward) runs as late as the
 gap is long. A time that occurs twice (fall back) runs once, at the first
 occurrence, except in cron expressions whose hour field starts with '*'.
 
---after without a UTC offset is read in the --tz zone. A wall time that the
-zone skips or repeats at that moment is rejected; add the offset to choose.
+--after takes YYYY-MM-DD[THH:MM[:SS[.ffffff]][OFFSET]], where a space may
+replace the T and OFFSET is Z, +HH:MM, +HHMM or +HH. Without an offset it is
+a wall time in the --tz zone. A wall time that the zone skips or repeats at
+that moment is rejected, so add the offset to choose.
 
 exit status: 0 success, also when the schedule ends early (a note on stderr
 says so); 2 invalid input.
@@ -223,8 +240,8 @@ def _add_next_command(
         metavar="ISO",
         help=(
             "list the run times after this ISO 8601 date and time instead of after now, "
-            "such as 2026-03-29T01:30+01:00 or 2026-03-29T00:30Z; without an offset it "
-            "is read in the --tz zone"
+            "such as 2026-03-29T01:30+01:00 or 2026-03-29T01:30 in the --tz zone "
+            "(forms below)"
         ),
     )
     preview.add_argument(
@@ -436,19 +453,18 @@ def _now(zone: tzinfo) -> datetime:
 
 def _parse_after(text: str, zone: tzinfo) -> datetime:
     """Parse --after, reading a time without an offset as a wall time in `zone`."""
-    value = text.strip()
-    # datetime.fromisoformat() accepts a trailing Z only from Python 3.11 on.
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
+    # A pattern of its own, because datetime.fromisoformat() takes any
+    # character as the date-time separator, so it reads 2026-01-01+02:00 as a
+    # naive 02:00. Its accepted forms also differ between Python 3.10 and 3.11.
+    match = _ISO_DATE_TIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"invalid --after {text!r}: {_AFTER_FORMS}")
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = _date_time_of(match)
     except ValueError as error:
-        raise ValueError(
-            f"invalid --after {text!r}: expected an ISO 8601 date and time such as "
-            "2026-03-29T01:30+01:00, 2026-03-29T00:30Z, or 2026-03-29T01:30 in the --tz zone"
-        ) from error
+        raise ValueError(f"invalid --after {text!r}: {error}") from error
 
-    if parsed.utcoffset() is None:
+    if parsed.tzinfo is None:
         return _localize(parsed, zone, text)
     try:
         return parsed.astimezone(zone)
@@ -456,6 +472,34 @@ def _parse_after(text: str, zone: tzinfo) -> datetime:
         raise ValueError(
             f"invalid --after {text!r}: the time is outside the range of dates in {zone}"
         ) from error
+
+
+def _date_time_of(match: re.Match[str]) -> datetime:
+    """Build the datetime that an `_ISO_DATE_TIME` match names; ValueError if out of range."""
+    fraction = match["fraction"] or ""
+    return datetime(
+        int(match["year"]),
+        int(match["month"]),
+        int(match["day"]),
+        int(match["hour"] or 0),
+        int(match["minute"] or 0),
+        int(match["second"] or 0),
+        int(fraction.ljust(6, "0")),
+        tzinfo=_utc_offset(match["offset"]),
+    )
+
+
+def _utc_offset(text: str | None) -> timezone | None:
+    if text is None:
+        return None
+    if text in ("Z", "z"):
+        return timezone.utc
+    sign = -1 if text[0] == "-" else 1
+    hours = int(text[1:3])
+    minutes = int(text[-2:]) if len(text) > 3 else 0
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"invalid UTC offset {text}: expected hours 00-23 and minutes 00-59")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
 def _localize(wall: datetime, zone: tzinfo, text: str) -> datetime:

@@ -278,8 +278,8 @@ TIMES = (
     "expected H:MM or HH:MM from 0:00 to 23:59, as in 'daily 02:00' or 'daily 09:00,17:30 mon-fri'"
 )
 AFTER_FORMS = (
-    "expected an ISO 8601 date and time such as 2026-03-29T01:30+01:00, "
-    "2026-03-29T00:30Z, or 2026-03-29T01:30 in the --tz zone"
+    "expected an ISO 8601 date and time such as 2026-03-29T01:30+01:00 or "
+    "2026-03-29T00:30Z, or a wall time in the --tz zone such as 2026-03-29T01:30 or 2026-03-29"
 )
 COUNT = "expected a whole number from 1 to 10000"
 
@@ -351,9 +351,31 @@ INVALID = [
         id="after-word",
     ),
     pytest.param(
-        ["every 5m", "--after", "2026-02-30T00:00"],
-        f"invalid --after '2026-02-30T00:00': {AFTER_FORMS}",
-        id="after-no-such-day",
+        ["every 5m", "--after", "2026-01-01+02:00"],
+        f"invalid --after '2026-01-01+02:00': {AFTER_FORMS}",
+        id="after-date-with-offset",
+    ),
+    pytest.param(
+        ["every 5m", "--after", "2026-01-01x02:00"],
+        f"invalid --after '2026-01-01x02:00': {AFTER_FORMS}",
+        id="after-bad-separator",
+    ),
+    pytest.param(
+        ["every 5m", "--after", "20260101T0200Z"],
+        f"invalid --after '20260101T0200Z': {AFTER_FORMS}",
+        id="after-basic-format",
+    ),
+    pytest.param(
+        ["every 5m", "--after", "2026-01-01T02:00+24:00"],
+        "invalid --after '2026-01-01T02:00+24:00': invalid UTC offset +24:00: expected hours "
+        "00-23 and minutes 00-59",
+        id="after-offset-hours",
+    ),
+    pytest.param(
+        ["every 5m", "--after", "2026-01-01T02:00+01:60"],
+        "invalid --after '2026-01-01T02:00+01:60': invalid UTC offset +01:60: expected hours "
+        "00-23 and minutes 00-59",
+        id="after-offset-minutes",
     ),
     pytest.param(
         ["every 5m", "--after", ""], f"invalid --after '': {AFTER_FORMS}", id="after-empty"
@@ -394,6 +416,36 @@ def test_next_rejects_invalid_input(capsys, args, message):
     assert code == 2
     assert out == ""
     assert err == f"millpond: error: {message}\n"
+
+
+@pytest.mark.parametrize("after", ["2026-02-30T00:00", "2026-01-01T24:00", "2026-01-01T23:59:60"])
+def test_next_rejects_after_out_of_range(capsys, after):
+    code, out, err = run_next(capsys, "every 5m", "--after", after)
+
+    assert code == 2
+    assert out == ""
+    # The reason after the colon is Python's own message from datetime().
+    assert err.startswith(f"millpond: error: invalid --after '{after}': ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        ("2026-07-01", "2026-07-01T00:30:00+02:00"),
+        ("2026-07-01 02:00", "2026-07-01T02:30:00+02:00"),
+        ("2026-07-01t02:00z", "2026-07-01T04:30:00+02:00"),
+        ("2026-07-01T02:00:00.5", "2026-07-01T02:30:00.500000+02:00"),
+        ("2026-07-01T02:00:00,123456+0530", "2026-06-30T23:00:00.123456+02:00"),
+        ("2026-07-01T02:00-03", "2026-07-01T07:30:00+02:00"),
+        (" 2026-07-01T02:00 ", "2026-07-01T02:30:00+02:00"),
+    ],
+)
+def test_next_after_forms(capsys, after, expected):
+    code, out, err = run_next(capsys, "every 30m", "--tz", "Europe/Berlin", "--after", after)
+
+    assert code == 0, err
+    assert lines(out)[0] == f"{expected}  (in 30m)"
 
 
 def test_next_after_with_offset_in_fold_is_accepted(capsys):
@@ -446,7 +498,7 @@ def test_next_help_explains_syntax(capsys):
     assert "daily TIMES [WEEKDAYS]" in out
     assert "cron EXPRESSION" in out
     assert '"daily 09:00; every 6h"' in out
-    assert "--after without a UTC offset is read in the --tz zone" in out
+    assert "--after takes YYYY-MM-DD[THH:MM[:SS[.ffffff]][OFFSET]]" in out
 
 
 def test_top_level_help_mentions_next(capsys):
