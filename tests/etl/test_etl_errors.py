@@ -71,6 +71,23 @@ def test_reader_returning_non_iterable(collector, batch_size):
 
 
 @MODES
+@pytest.mark.parametrize(
+    ("result", "kind"),
+    [({"id": 1}, "dict {'id': 1}"), ("abc", "str 'abc'"), (b"ab", "bytes b'ab'")],
+)
+def test_reader_returning_single_value(collector, batch_size, result, kind):
+    # A dict, str or bytes is iterable, but iterating it yields keys or
+    # characters; the error must name what the reader returned.
+    pipeline = Pipeline("p").read(lambda ctx: result).write(collector, batch_size=batch_size)
+    with pytest.raises(ReadError) as caught:
+        pipeline.run()
+    message = str(caught.value)
+    assert message.startswith(f"read failed: reader returned {kind}")
+    assert "must return an iterable of dicts" in message
+    assert collector.batches == []
+
+
+@MODES
 def test_reader_returning_none(collector, batch_size):
     pipeline = Pipeline("p").read(lambda ctx: None).write(collector, batch_size=batch_size)
     with pytest.raises(ReadError, match="reader returned NoneType None"):

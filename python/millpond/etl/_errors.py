@@ -103,6 +103,14 @@ def not_iterable(result: object) -> ReadError:
     )
 
 
+def single_value(result: object) -> ReadError:
+    """Return the error for a reader that returned one dict, str or bytes value."""
+    return ReadError(
+        f"read failed: reader returned {type(result).__name__} {short_repr(result)}; "
+        "a reader must return an iterable of dicts, such as a list or a generator"
+    )
+
+
 def not_a_record(index: int, record: object) -> ReadError:
     """Return the error for a reader that yielded something other than a dict."""
     return ReadError(

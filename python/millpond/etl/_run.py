@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from millpond.etl._dispatch import PipelineTargets, call_hooks
-from millpond.etl._errors import not_iterable, read_failed, write_failed
+from millpond.etl._errors import not_iterable, read_failed, single_value, write_failed
 from millpond.etl._loops import compiled_loop
 
 if TYPE_CHECKING:
@@ -168,6 +168,9 @@ def _open_reader(reader: Reader, ctx: Context) -> Iterator[Record]:
             raise
         raise wrapped from error
 
+    # These are iterable, but over keys or characters, never records.
+    if isinstance(result, (dict, str, bytes, bytearray)):
+        raise single_value(result)
     try:
         return iter(result)
     except TypeError as error:
