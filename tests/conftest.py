@@ -26,7 +26,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 def shared_data() -> Path:
     """Return the folder of real data files, or skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+        pytest.skip(f"real data folder {SHARED_DATA} is absent; set MILLPOND_SHARED_DATA")
     return SHARED_DATA
 
 

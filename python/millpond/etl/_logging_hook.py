@@ -115,7 +115,7 @@ class LoggingHook(NoopPipelineHook, NoopJobHook):
     def on_write_start(self, ctx: Context, info: PipelineInfo, records: int) -> None:
         self.logger.log(
             self.level,
-            "pipeline %r writing %d records (run %s)",
+            "pipeline %r writing %d record(s) (run %s)",
             info.pipeline_name,
             records,
             ctx.run_id,
