@@ -87,5 +87,6 @@ def every(interval: timedelta | float) -> Interval:
         return Interval(timedelta(seconds=interval))
     except (OverflowError, ValueError) as error:
         raise ValueError(
-            f"every() got {interval!r} seconds, which is not a valid timedelta: {error}"
+            f"every() got {interval!r} seconds: expected a finite number of seconds "
+            "that fits a timedelta (at most 999,999,999 days either way)"
         ) from error
