@@ -3,8 +3,10 @@
 Each store first holds N runs (1,000, 10,000 and 100,000, written untimed),
 then the timed loop writes new runs as a scheduler does: one upsert when a
 run starts and one when it ends, so half the upserts insert and half
-replace. Every store receives the same `RunRecord` objects and converts them
-with the same function, so the numbers compare storage, not conversion.
+replace. Every store receives the same `RunRecord` objects, built before the
+timing, and converts them with the same function, so the numbers compare
+storage, not conversion. Samples of the stores take turns, so that a
+change in the machine's load affects all of them alike.
 
 Stores, paired by durability (a returned upsert survives a power loss, or
 only a crash of the process):
@@ -43,8 +45,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from itertools import cycle
 from pathlib import Path
 
 from millpond._pure.file_store import FileStoreCore as PureCore
@@ -55,6 +58,7 @@ from millpond.orchestrator._file_store import DEFAULT_COMPACT_BYTES
 from millpond.orchestrator._records import record_to_fields
 
 SIZES = (1_000, 10_000, 100_000)
+RECORD_POOL = 100_000
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 Fields = dict[str, str | None]
 
@@ -168,16 +172,25 @@ def open_file_store(
 # --- Timing -------------------------------------------------------------------
 
 
-def upserts_per_second(store: FileStore | NaiveJsonStore | SqliteStore, seconds: float) -> float:
-    """Upsert new runs (start, then end) for about `seconds`; return upserts per second."""
-    number = 10**7
+def new_runs(count: int) -> list[RunRecord]:
+    """Return `count` start and end records of runs that no store holds yet, in upsert order."""
+    records = []
+    for number in range(10**7, 10**7 + count // 2):
+        records.append(make_run(number, finished=False))
+        records.append(make_run(number, finished=True))
+    return records
+
+
+def upserts_per_second(
+    store: FileStore | NaiveJsonStore | SqliteStore, records: Iterator[RunRecord], seconds: float
+) -> float:
+    """Upsert records from `records` for about `seconds`; return upserts per second."""
     count = 0
     started = time.perf_counter()
     deadline = started + seconds
     while True:
-        store.upsert_run(make_run(number, finished=False))
-        store.upsert_run(make_run(number, finished=True))
-        number += 1
+        store.upsert_run(next(records))
+        store.upsert_run(next(records))
         count += 2
         now = time.perf_counter()
         if now >= deadline:
@@ -280,25 +293,43 @@ def store_rows(native: type | None) -> list[tuple[str, str, Builder | None]]:
 def measure_rows(
     rows: list[tuple[str, str, Builder | None]], root: Path, seconds: float, repeat: int
 ) -> dict[tuple[str, str], list[float]]:
-    """Print the median upserts per second of `repeat` samples per row; return them by row."""
-    results: dict[tuple[str, str], list[float]] = {}
-    for name, durability, build in rows:
-        line = f"{name:<24}{durability:<20}"
-        if build is None:
-            print(line + f"{'not built':>12}" * len(SIZES), flush=True)
-            continue
-        rates = []
-        for size in SIZES:
-            folder = root / f"{len(results)}-{size}"
+    """Print the median upserts per second of `repeat` samples per row; return them by row.
+
+    For each store size, the samples of all rows take turns, so that a change
+    in the machine's load affects every row alike.
+    """
+    built = [(name, durability, build) for name, durability, build in rows if build]
+    records = new_runs(RECORD_POOL)
+    samples: dict[tuple[str, str], list[list[float]]] = {
+        (name, durability): [] for name, durability, _ in built
+    }
+    for size in SIZES:
+        runs = stored_runs(size)
+        stores = []
+        for index, (name, durability, build) in enumerate(built):
+            folder = root / f"{index}-{size}"
             folder.mkdir()
-            store = build(folder / "state.json", stored_runs(size))
-            rates.append(
-                statistics.median(upserts_per_second(store, seconds) for _ in range(repeat))
-            )
+            # Each store gets every record once, then the same ones again as updates.
+            stores.append((name, durability, build(folder / "state.json", runs), cycle(records)))
+        rates: dict[tuple[str, str], list[float]] = {key: [] for key in samples}
+        for _ in range(repeat):
+            for name, durability, store, pool in stores:
+                rates[name, durability].append(upserts_per_second(store, pool, seconds))
+        for name, durability, store, _ in stores:
             store.close()
-            shutil.rmtree(folder)
-        results[name, durability] = rates
-        print(line + "".join(f"{rate:>12,.0f}" for rate in rates), flush=True)
+            samples[name, durability].append(rates[name, durability])
+        for index in range(len(built)):
+            shutil.rmtree(root / f"{index}-{size}")
+
+    results = {
+        key: [statistics.median(rates) for rates in sizes] for key, sizes in samples.items()
+    }
+    for name, durability, builder in rows:
+        line = f"{name:<24}{durability:<20}"
+        if builder is None:
+            print(line + f"{'not built':>12}" * len(SIZES))
+        else:
+            print(line + "".join(f"{rate:>12,.0f}" for rate in results[name, durability]))
     return results
 
 
