@@ -73,21 +73,39 @@ fn next_on_day(
 ) -> Option<i64> {
     let wall = |minute: u16| start + i64::from(minute) * 60;
 
-    // Fast path: when no transition falls between the earliest and the latest
-    // instant any of the day's wall times could map to, each wall time exists
-    // exactly once at W - offset, and local order is instant order.
-    let (first, last) = (wall(*minutes.first()?), wall(*minutes.last()?));
-    if let Some(offset) = cache.constant_offset(zone, first - MAX_OFFSET, last + MAX_OFFSET) {
-        let index = minutes.partition_point(|&minute| wall(minute) - offset <= after);
-        return minutes.get(index).map(|&minute| wall(minute) - offset);
-    }
+    // Only spans of constant offset that overlap these instants can hold the
+    // day's wall times, because every offset is within MAX_OFFSET.
+    let window_start = wall(*minutes.first()?) - MAX_OFFSET;
+    let window_end = wall(*minutes.last()?) + MAX_OFFSET;
 
-    // A transition is near: resolve every wall time of the day on its own.
-    minutes
-        .iter()
-        .map(|&minute| zone.resolve(wall(minute)))
-        .filter(|&instant| instant > after)
-        .min()
+    // Each span owns the wall times from its start, as shown with the larger
+    // of its and the previous span's offset, up to its end, as shown with the
+    // larger of its and the next span's offset, and fires them at W - offset.
+    // So a gap's wall times belong to the span before it, and a fold's to
+    // its first occurrence. In the common case one span covers the window,
+    // and a single binary search finds the answer.
+    let mut span = cache.span(zone, window_start);
+    let mut lower = i64::MIN;
+    let mut best: Option<i64> = None;
+    loop {
+        let following = (span.until <= window_end).then(|| cache.span(zone, span.until));
+        let upper = following.map_or(i64::MAX, |next| span.until + span.offset.max(next.offset));
+
+        // The first owned wall time that fires after `after`; both conditions
+        // hold from some minute on, so a binary search finds it.
+        let index = minutes
+            .partition_point(|&minute| wall(minute) < lower || wall(minute) - span.offset <= after);
+        if let Some(&minute) = minutes.get(index).filter(|&&minute| wall(minute) < upper) {
+            let instant = wall(minute) - span.offset;
+            best = Some(best.map_or(instant, |best| best.min(instant)));
+        }
+
+        let Some(next) = following else {
+            return best;
+        };
+        lower = upper;
+        span = next;
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +229,29 @@ mod tests {
             let mut cache = SpanCache::default();
             for transition in transitions(&zone, utc(2010, 1, 1, 0, 0), utc(2013, 1, 1, 0, 0)) {
                 for step in (-30 * 3_600..30 * 3_600).step_by(1_337) {
+                    let after = transition + step;
+                    assert_eq!(
+                        next_fixed_time(&zone, &mut cache, &EveryDay, &minutes, after),
+                        brute_force(&zone, &minutes, after),
+                        "{key} after {after}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dense_minutes_match_brute_force() {
+        // Every seventh minute of the day: many wall times in each gap and
+        // fold, so each nearby day has several spans with candidates.
+        let minutes: Vec<u16> = (0..1_440).step_by(7).collect();
+        for key in ["Europe/Berlin", "Australia/Lord_Howe", "Antarctica/Troll"] {
+            let Some(zone) = system_zone(key) else {
+                continue;
+            };
+            let mut cache = SpanCache::default();
+            for transition in transitions(&zone, utc(2024, 1, 1, 0, 0), utc(2025, 1, 1, 0, 0)) {
+                for step in (-26 * 3_600..26 * 3_600).step_by(7_919) {
                     let after = transition + step;
                     assert_eq!(
                         next_fixed_time(&zone, &mut cache, &EveryDay, &minutes, after),

@@ -166,13 +166,6 @@ impl SpanCache {
         self.last = Some(span);
         span
     }
-
-    /// Return the offset in force over the whole interval of instants
-    /// `[start, end]`, or `None` when a transition falls inside it.
-    pub fn constant_offset(&mut self, zone: &Zone, start: i64, end: i64) -> Option<i64> {
-        let span = self.span(zone, start);
-        (end < span.until).then_some(span.offset)
-    }
 }
 
 /// Return whether the transition times of `TZif` data ascend strictly.
@@ -426,14 +419,9 @@ pub(crate) mod tests {
         let mut cache = SpanCache::default();
         assert_eq!(cache.span(&zone, utc(2024, 2, 1, 0, 0)).offset, -18_000);
         assert_eq!(cache.span(&zone, utc(2024, 3, 10, 7, 0)).offset, -14_400);
-        assert_eq!(
-            cache.constant_offset(&zone, utc(2024, 3, 11, 0, 0), utc(2024, 3, 12, 0, 0)),
-            Some(-14_400)
-        );
-        assert_eq!(
-            cache.constant_offset(&zone, utc(2024, 11, 2, 0, 0), utc(2024, 11, 4, 0, 0)),
-            None
-        );
+        let later = cache.span(&zone, utc(2024, 3, 11, 0, 0));
+        assert_eq!(later.offset, -14_400);
+        assert_eq!(later.until, utc(2024, 11, 3, 6, 0));
     }
 
     #[test]

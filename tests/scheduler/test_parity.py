@@ -250,10 +250,14 @@ def _field(low: int, high: int) -> st.SearchStrategy[int]:
 
 
 day_minutes = st.one_of(
-    st.sets(st.integers(0, 1439), max_size=6),
+    st.sets(st.integers(0, 1439), max_size=6).map(sorted),
     # Times in the small hours, where most transitions happen.
-    st.sets(st.integers(0, 240), min_size=1, max_size=8),
-).map(sorted)
+    st.sets(st.integers(0, 240), min_size=1, max_size=8).map(sorted),
+    # Many times a day, so that gaps and folds hold several of them.
+    st.tuples(st.integers(0, 59), st.integers(1, 45)).map(
+        lambda first_step: list(range(first_step[0], 1440, first_step[1]))
+    ),
+)
 weekday_masks = st.one_of(st.just(0x7F), st.integers(0, 0x7F))
 
 
