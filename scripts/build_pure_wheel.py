@@ -21,7 +21,7 @@ from pathlib import Path
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - the build script needs Python 3.11+ or tomli
+else:  # Python 3.10: the same parser, installed from requirements-dev.txt
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +43,12 @@ def staged_pyproject() -> str:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     cargo = tomllib.loads((REPO / "Cargo.toml").read_text(encoding="utf-8"))
     version = cargo["package"]["version"]
+    # This wheel carries no compiled code, so it does not claim Rust.
+    classifiers = [
+        classifier
+        for classifier in project.get("classifiers", [])
+        if classifier != "Programming Language :: Rust"
+    ]
     lines = [
         "[build-system]",
         'requires = ["flit_core>=3.9,<5"]',
@@ -55,7 +61,8 @@ def staged_pyproject() -> str:
         'readme = "README.md"',
         f"requires-python = {_toml_string(project['requires-python'])}",
         f"license = {_toml_string(project['license'])}",
-        f"classifiers = {_toml_list(project.get('classifiers', []))}",
+        'license-files = ["LICENSE"]',
+        f"classifiers = {_toml_list(classifiers)}",
         f"dependencies = {_toml_list(project.get('dependencies', []))}",
         "",
         "[project.optional-dependencies]",
@@ -70,7 +77,7 @@ def staged_pyproject() -> str:
 
 
 def stage(destination: Path) -> None:
-    """Copy the package and the README into `destination` without compiled files."""
+    """Copy the package, README and LICENSE into `destination` without compiled files."""
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         del folder
@@ -80,6 +87,7 @@ def stage(destination: Path) -> None:
 
     shutil.copytree(REPO / "python" / "millpond", destination / "millpond", ignore=ignore)
     shutil.copy2(REPO / "README.md", destination / "README.md")
+    shutil.copy2(REPO / "LICENSE", destination / "LICENSE")
     (destination / "pyproject.toml").write_text(staged_pyproject(), encoding="utf-8")
 
 

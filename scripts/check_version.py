@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, installed from requirements-dev.txt
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 

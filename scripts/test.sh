@@ -3,8 +3,8 @@
 # lints, type checks, the Rust tests, the Python suite in both backends, and the
 # suite again from a pure-Python wheel in a separate virtualenv.
 #
-# Needs python3 (3.10+; 3.11+ for the wheel script) and a Rust toolchain with
-# rustfmt and clippy. Set PYTHON to choose the interpreter.
+# Needs python3 (3.10+) and a Rust toolchain with rustfmt and clippy. Set
+# PYTHON to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,16 +17,7 @@ step "install development tools into .venv"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
-dev_requirements=$(mktemp)
-trap 'rm -f "$dev_requirements"' EXIT
-# The dev extra in pyproject.toml is the one list of pinned tools.
-python - "$dev_requirements" <<'PY'
-import sys, tomllib
-with open("pyproject.toml", "rb") as file:
-    extras = tomllib.load(file)["project"]["optional-dependencies"]
-with open(sys.argv[1], "w", encoding="utf-8") as out:
-    out.write("\n".join(extras["dev"]) + "\n")
-PY
+dev_requirements=requirements-dev.txt
 pip install -q --disable-pip-version-check -r "$dev_requirements"
 
 step "build the extension (release) and install millpond in editable mode"
@@ -49,7 +40,7 @@ MILLPOND_PURE=1 pytest -q
 step "pure-Python wheel in a fresh virtualenv"
 wheel_dir=$(mktemp -d)
 pure_env=$(mktemp -d)
-trap 'rm -f "$dev_requirements"; rm -rf "$wheel_dir" "$pure_env"' EXIT
+trap 'rm -rf "$wheel_dir" "$pure_env"' EXIT
 python scripts/build_pure_wheel.py --out-dir "$wheel_dir"
 "$python" -m venv "$pure_env"
 "$pure_env/bin/pip" install -q --disable-pip-version-check "$wheel_dir"/millpond-*-py3-none-any.whl \
