@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from types import ModuleType
@@ -568,3 +569,37 @@ def test_invalid_tzif_names_zone(native: ModuleType, pure: ModuleType) -> None:
     for module in (native, pure):
         with pytest.raises(ValueError, match="invalid TZif data"):
             module.Zone.from_tzif("Mars/Olympus", b"TZif2 but nothing else")
+
+
+# --- Threads -----------------------------------------------------------------
+
+
+def test_specs_shared_across_threads(native: ModuleType, pure: ModuleType) -> None:
+    # One set of native specs, used from several threads at once, gives what
+    # the pure specs give in one thread.
+    descriptions = [
+        ("daily", list(range(0, 1440, 7)), 0x7F, ("key", "Europe/Berlin", "zoneinfo")),
+        (
+            "cron",
+            1 | 1 << 30,
+            (1 << 24) - 1,
+            (1 << 32) - 2,
+            (1 << 13) - 2,
+            0x7F,
+            False,
+            True,
+            ("key", "Australia/Lord_Howe", "zoneinfo"),
+        ),
+    ]
+    native_specs = [build(native, native, pure, description) for description in descriptions]
+    pure_specs = [build(pure, native, pure, description) for description in descriptions]
+    starts = [_micros(year) for year in range(2000, 2040, 5)]
+    expected = [[spec.upcoming(start, 300) for start in starts] for spec in pure_specs]
+
+    def run(_: int) -> list[list[list[int]]]:
+        return [[spec.upcoming(start, 300) for start in starts] for spec in native_specs]
+
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        results = list(executor.map(run, range(8)))
+    for result in results:
+        assert result == expected
