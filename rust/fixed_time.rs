@@ -78,12 +78,11 @@ fn next_on_day(
     let window_start = wall(*minutes.first()?) - MAX_OFFSET;
     let window_end = wall(*minutes.last()?) + MAX_OFFSET;
 
-    // Each span owns the wall times from its start, as shown with the larger
-    // of its and the previous span's offset, up to its end, as shown with the
-    // larger of its and the next span's offset, and fires them at W - offset.
-    // So a gap's wall times belong to the span before it, and a fold's to
-    // its first occurrence. In the common case one span covers the window,
-    // and a single binary search finds the answer.
+    // A span owns the wall times from its start to its end, each shown with
+    // the larger of the two offsets that meet there, and fires them at
+    // W - offset. So a gap's wall times belong to the span before it, and a
+    // fold's to its first occurrence. Usually one span covers the window, and
+    // one binary search finds the result.
     let mut span = cache.span(zone, window_start);
     let mut lower = i64::MIN;
     let mut best: Option<i64> = None;

@@ -119,10 +119,10 @@ impl Zone {
         let timestamp = jiff_timestamp(instant);
         let offset = i64::from(self.tz.to_offset(timestamp).seconds());
 
-        // A transition that does not change the offset still ends the span;
-        // the cost is one more lookup. Searches step from span to span, so a
-        // span always ends after its start; `from_tzif` rejects unsorted data,
-        // the one way `following` could return an earlier transition.
+        // A transition that does not change the offset still ends the span,
+        // at the cost of one more lookup. Searches step from span to span, so
+        // a span must end after its start. `following` could only break that
+        // on unsorted data, which `from_tzif` rejects.
         let until = self
             .tz
             .following(timestamp)
