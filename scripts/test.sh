@@ -44,7 +44,7 @@ trap 'rm -rf "$wheel_dir" "$pure_env"' EXIT
 python scripts/build_pure_wheel.py --out-dir "$wheel_dir"
 "$python" -m venv "$pure_env"
 "$pure_env/bin/pip" install -q --disable-pip-version-check "$wheel_dir"/millpond-*-py3-none-any.whl \
-  "$(grep '^hypothesis==' "$dev_requirements")" "$(grep '^pytest==' "$dev_requirements")"
+  -r <(grep -E '^(hypothesis|pytest)==' "$dev_requirements")
 (unset MILLPOND_PURE; "$pure_env/bin/python" -c 'import millpond; assert millpond.BACKEND == "pure", millpond.BACKEND')
 (unset MILLPOND_PURE; "$pure_env/bin/python" -m pytest -q -p no:cacheprovider)
 
