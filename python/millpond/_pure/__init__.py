@@ -33,8 +33,8 @@ _LAZY = {
     "IntervalSpec": "millpond._pure.specs",
     "MultiSpec": "millpond._pure.specs",
     "Zone": "millpond._pure.zone",
-    # TODO: list these two in __all__ once millpond._native has FileStoreCore;  # noqa: FIX002, TD002, TD003
-    # a backend test requires both backends to export the same public names.
+    # TODO: list these two in __all__ once millpond._native has FileStoreCore.  # noqa: FIX002, TD002, TD003
+    # A backend test requires both backends to export the same public names.
     "FileStoreCore": "millpond._pure.file_store",
     "StoreCorruptError": "millpond._store_errors",
 }

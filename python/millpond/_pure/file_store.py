@@ -1,6 +1,6 @@
 """`FileStoreCore`: the file work behind `millpond.orchestrator.FileStore`.
 
-This is the reference implementation; the native core must match it byte for
+This is the reference implementation. The native core must match it byte for
 byte and raise the same errors. The files of a store at `path`:
 
 - `path`: the snapshot, rewritten whole by compaction (temp file, fsync,
@@ -181,9 +181,9 @@ class FileStoreCore:
     def compact(self, *, min_journal_bytes: int = 0) -> bool:
         """Rewrite the snapshot with every run, apply retention and empty the journal.
 
-        Does nothing and returns False when the journal holds fewer than
+        Does nothing and returns False when the journal has fewer than
         `min_journal_bytes` bytes. Raises StoreCorruptError for a damaged
-        store and OSError when writing fails; the files are unchanged then.
+        store and OSError when writing fails, and leaves the files unchanged then.
         """
         self._check_usable()
         with self._locked(fcntl.LOCK_EX):
@@ -268,7 +268,7 @@ class FileStoreCore:
             self._journal_fd = -1
         fd = os.open(self._journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
         if current is None and self._durable:
-            # The journal was created just now; make its folder entry durable.
+            # The journal was created just now, so make its folder entry durable.
             _sync_folder(self._folder)
         file_stat = os.fstat(fd)
         self._journal_fd = fd
@@ -285,7 +285,7 @@ class FileStoreCore:
         self._journal_lines = 0
 
     def _refresh(self) -> dict[str, Record]:
-        """Bring the runs up to date with the files and return them; call under a lock.
+        """Bring the runs up to date with the files and return them, under a held lock.
 
         The snapshot and journal read last stay open, so their inode numbers
         cannot be reused, and a changed inode at the path means a replaced
@@ -297,7 +297,7 @@ class FileStoreCore:
         if runs is None or _file_id(self._path) != _fd_id(self._snapshot_fd):
             return self._reload()
         if self._journal_read_fd < 0 and self._journal_offset == 0:
-            # The journal did not exist at the last read; it may exist now.
+            # The journal did not exist at the last read, but it may exist now.
             self._journal_read_fd = _open_existing(self._journal_path)
         if _file_id(self._journal_path) != _fd_id(self._journal_read_fd):
             return self._reload()
@@ -397,7 +397,7 @@ class FileStoreCore:
         return True
 
     def _retained(self, runs: dict[str, Record]) -> dict[str, Record]:
-        """Return the runs that retention keeps; running runs are always kept.
+        """Return the runs that retention keeps, which include every running run.
 
         A finished run is kept when it is among the `keep_last` newest
         finished runs of its pipeline (by started_at, then id) and its end
@@ -481,7 +481,7 @@ def _temp_file_pattern(path: str) -> re.Pattern[str]:
 
 
 def _remove_stale_temp_files(path: str) -> None:
-    """Remove temp snapshots of killed writers; call under the exclusive lock.
+    """Remove temp snapshots of killed writers, under the exclusive lock.
 
     A live writer holds the exclusive lock for as long as its temp file
     exists, so every temp file seen here is stale.
@@ -694,7 +694,7 @@ def _read_file(path: str) -> bytes | None:
 
 
 def _keep_aside(path: str, stamp: str, *, link: bool) -> str:
-    """Give the file at `path` the first free name `<path>.corrupt-<stamp>[-N]`; return it.
+    """Give the file at `path` the first free name `<path>.corrupt-<stamp>[-N]` and return it.
 
     With `link`, the file gets a second name (a hard link) and keeps its own,
     so that the caller can replace it atomically. A file system without hard

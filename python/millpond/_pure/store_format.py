@@ -10,11 +10,12 @@ Times are RFC 3339 UTC strings with microseconds, as in
 
 Damage is checked in this order, and the first problem found is reported:
 
-1. invalid UTF-8, at the first invalid byte;
-2. invalid JSON (RFC 8259, which has no NaN and no lone surrogate escapes) or
-   nesting deeper than `MAX_DEPTH`, at the first character where the text
-   stops being the start of a valid document;
-3. a duplicate key in an object, the first found when objects end, in order;
+1. invalid UTF-8, at the first invalid byte.
+2. invalid JSON or nesting deeper than `MAX_DEPTH`, at the first character
+   where the text stops being the start of a valid document. JSON means RFC
+   8259, which has no NaN, and the store also rejects escaped lone
+   surrogates, whose handling RFC 8259 calls unpredictable.
+3. a duplicate key in an object, the first found when objects end, in order.
 4. a wrong shape: the top level, the version, the keys, then each record.
 """
 
@@ -60,7 +61,7 @@ FIELDS: Final = (
 )
 STATUSES: Final = ("running", "succeeded", "failed", "canceled")
 MAX_DEPTH: Final = 16
-"""Maximum number of nested objects and arrays in a store file; a valid store needs 3."""
+"""Maximum number of nested objects and arrays in a store file. A valid store needs 3."""
 
 _FIELD_SET: Final = frozenset(FIELDS)
 _NOT_NULL: Final = frozenset(("id", "pipeline_name", "job_id", "status", "started_at"))
@@ -190,7 +191,7 @@ class DamageError(Exception):
         self.line: int | None = None
 
     def reason(self, unit: str) -> str:
-        """Return the reason for a message; `unit` ("file" or "line") is what ended early."""
+        """Return the reason for a message. `unit`, "file" or "line", is what ended early."""
         if self.kind == "utf-8":
             return "invalid UTF-8"
         if self.kind == "syntax":
@@ -481,8 +482,8 @@ def _decode_document(text: str) -> object:
     try:
         value = _DECODER.decode(text)
     except (json.JSONDecodeError, _ConstantError, _DuplicateKeyError, RecursionError) as error:
-        # Python's decoder accepts NaN and lone surrogates and stops at the
-        # first duplicate key, so the strict scan decides what is reported.
+        # Python's decoder accepts NaN and lone surrogates, and the duplicate
+        # key hook stops it early, so the strict scan decides what comes first.
         problem = scan_json(text)
         if problem is not None:
             raise problem from None
@@ -490,7 +491,7 @@ def _decode_document(text: str) -> object:
             raise DamageError("duplicate", None, error.key) from None
         raise DamageError("syntax", getattr(error, "pos", None)) from None
 
-    # Python decodes escaped lone surrogates, which RFC 8259 text must not contain.
+    # Python decodes escaped lone surrogates, which the store rejects.
     if _SURROGATE_ESCAPE.search(text) is not None:
         problem = scan_json(text)
         if problem is not None:
@@ -499,7 +500,7 @@ def _decode_document(text: str) -> object:
 
 
 def _shape_problem(text: str, detail: str) -> DamageError:
-    # Nesting past MAX_DEPTH outranks a shape problem, and only the scan sees it.
+    # Nesting past MAX_DEPTH outranks a shape problem, and only the scan detects it.
     return scan_json(text) or DamageError("shape", None, detail)
 
 
@@ -518,7 +519,7 @@ def _describe(value: object) -> str:
 def decode_journal_line(line: bytes) -> Record:
     """Decode one journal line (without its newline) into a valid record.
 
-    Raises DamageError; its offset is relative to the line and unused by callers.
+    Raises DamageError, whose offset counts from the start of the line.
     """
     if not line:
         raise DamageError("shape", None, "empty line")
@@ -613,9 +614,9 @@ def salvage_snapshot(data: bytes) -> dict[str, Record]:
 
     When the file is valid JSON with a "runs" object, each valid record in it
     is kept, whatever the version. Otherwise the file is read as the layout
-    this module writes: a record is the lines from `    "<id>": {` to the
-    next `    }` or `    },`, and each such block that decodes on its own to
-    a valid record under its own id is kept, the last one winning for an id.
+    this module writes, in which a record is the lines from `    "<id>": {`
+    to the next `    }` or `    },`. Each such block that decodes on its own
+    to a valid record under its own id is kept, the last one winning.
     """
     try:
         document = _decode_document(data.decode("utf-8"))

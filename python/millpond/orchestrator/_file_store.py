@@ -34,8 +34,8 @@ _Fields = dict[str, str | None]
 
 def _select_core() -> Any:
     """Return the `FileStoreCore` class of the selected backend."""
-    # TODO: return impl.FileStoreCore once millpond._native provides it;  # noqa: FIX002, TD002, TD003
-    # until then the native backend uses the pure core.
+    # TODO: return impl.FileStoreCore once millpond._native provides it.  # noqa: FIX002, TD002, TD003
+    # Until then the native backend uses the pure core, so the suite passes in both modes.
     core = getattr(impl, "FileStoreCore", None)
     if core is None:
         from millpond._pure.file_store import FileStoreCore  # noqa: PLC0415
@@ -134,9 +134,9 @@ class FileStore:
     def upsert_run(self, record: RunRecord) -> None:
         """Insert `record`, or replace the stored record with the same id.
 
-        Raises TypeError for anything but a RunRecord, and OSError when the
-        journal cannot be written, such as on a full disk; the stored runs
-        are unchanged then. A failed compaction after a successful append
+        Raises TypeError for anything but a RunRecord. Raises OSError when the
+        journal cannot be written, such as on a full disk, and leaves the
+        stored runs unchanged then. A failed compaction after a successful append
         does not raise: it is logged at WARNING on the `millpond.orchestrator`
         logger and retried once the journal has doubled in size.
         """
@@ -168,8 +168,8 @@ class FileStore:
     ) -> list[RunRecord]:
         """Return stored records, newest first by `started_at`, then by id.
 
-        `pipeline` and `status` keep only matching records; `limit` (an int,
-        0 or more) caps how many are returned, and None returns all.
+        `pipeline` and `status` keep only matching records. `limit`, an int of
+        0 or more, caps how many are returned, and None returns all.
         """
         if pipeline is not None and not isinstance(pipeline, str):
             raise TypeError(f"pipeline must be a str or None, not {type(pipeline).__name__}")
@@ -206,7 +206,7 @@ class FileStore:
         """Compact if the journal is not empty, then release the files.
 
         The store is closed even when that compaction raises. Closing again
-        does nothing; other methods raise ValueError after close.
+        does nothing, and other methods raise ValueError after close.
         """
         with self._lock:
             if self._closed:
@@ -285,7 +285,7 @@ def _store_path(path: object) -> Path:
     if not isinstance(text, str):
         raise TypeError(f"path must be a str path, not {type(text).__name__}")
     if not text:
-        raise ValueError("path must not be empty; pass the snapshot file, such as 'state.json'")
+        raise ValueError("path must not be empty: pass the snapshot file, such as 'state.json'")
     return Path(text).absolute()
 
 

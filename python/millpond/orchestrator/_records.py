@@ -53,7 +53,7 @@ class RunRecord:
       scheduled run and None for a manual one.
     - `error` is None or text. Lone surrogates become U+FFFD and surrogate
       pairs become the character they encode, so the text can be written as
-      UTF-8. NUL and other control characters are kept; stores escape them.
+      UTF-8. NUL and other control characters are kept, and stores escape them.
 
     Raises TypeError for a value of the wrong type and ValueError for an
     invalid value, naming the field.
@@ -119,8 +119,8 @@ def _check_time(field: str, value: object) -> datetime:
         raise TypeError(f"RunRecord.{field} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
-            f"RunRecord.{field} must be timezone-aware, got {value!r}; "
-            "use for example datetime.now(timezone.utc)"
+            f"RunRecord.{field} must be timezone-aware, got {value!r}. "
+            "Use for example datetime.now(timezone.utc)"
         )
     try:
         return value.astimezone(timezone.utc)

@@ -38,7 +38,7 @@ class ReadableStore(Store, Protocol):
     ) -> list[RunRecord]:
         """Return stored records, newest first by `started_at`, then by id.
 
-        `pipeline` and `status` keep only matching records; `limit` (an int,
-        0 or more) caps how many are returned, and None returns all.
+        `pipeline` and `status` keep only matching records. `limit`, an int of
+        0 or more, caps how many are returned, and None returns all.
         """
         ...
