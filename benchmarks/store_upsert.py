@@ -314,6 +314,9 @@ def measure_rows(
         rates: dict[tuple[str, str], list[float]] = {key: [] for key in samples}
         for _ in range(repeat):
             for name, durability, store, pool in stores:
+                # Write back what earlier samples left in the page cache, which
+                # would otherwise slow this sample's writes and fsyncs.
+                os.sync()
                 rates[name, durability].append(upserts_per_second(store, pool, seconds))
         for name, durability, store, _ in stores:
             store.close()

@@ -13,9 +13,9 @@ ROUNDS = 50
 BIG_TEXT = 1_000_000
 
 # Prints a line after each upsert returned: the run id, or "big <number>" for
-# the run "big", rewritten with a 1 MB error text every fifth upsert. A write
-# that large can be cut short by SIGKILL, which leaves a torn journal line.
-# The small compact_bytes makes compactions frequent, so kills land in them.
+# the run "big", rewritten with a 1 MB error text every fifth upsert. The big
+# run and the small compact_bytes make compactions long and frequent, so that
+# some kills land inside one and leave a temp file behind.
 WRITER = """
 import sys
 from datetime import datetime, timedelta, timezone
@@ -42,7 +42,7 @@ while True:
 """.replace("BIG_TEXT", str(BIG_TEXT))
 
 
-def test_kill_9_during_upserts_loses_nothing_returned(core_class, store_path):
+def test_kill_9_loses_no_returned_upsert(core_class, store_path):
     seed = 20240101
     generator = random.Random(seed)  # noqa: S311 - random delays, not secrets
     reported: set[str] = set()

@@ -99,7 +99,7 @@ DAMAGE = [
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda damage: damage.__name__[7:])
-def test_damage_names_file_and_line_and_touches_nothing(open_store, store_path, damage):
+def test_damage_reported_files_untouched(open_store, store_path, damage):
     journal = build_store(store_path)
     damaged, line, reason = damage(store_path, journal)
     before = folder_bytes(store_path.parent)
@@ -135,7 +135,7 @@ def test_error_message_and_pickle(open_store, store_path):
     )
 
 
-def test_upsert_into_damaged_store_appends_and_logs(open_store, store_path, caplog):
+def test_upsert_into_damaged_store(open_store, store_path, caplog):
     journal = build_store(store_path)
     damage_garbage_snapshot(store_path, journal)
     store = open_store(compact_bytes=10)
@@ -154,7 +154,7 @@ def test_upsert_into_damaged_store_appends_and_logs(open_store, store_path, capl
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda damage: damage.__name__[7:])
-def test_repair_recovers_every_record_that_parses(open_store, store_path, damage):
+def test_repair_keeps_parsable_records(open_store, store_path, damage):
     journal = build_store(store_path)
     damaged, _, _ = damage(store_path, journal)
     original = damaged.read_bytes()
@@ -180,7 +180,7 @@ def test_repair_recovers_every_record_that_parses(open_store, store_path, damage
     assert FileStore.repair(store_path) == RepairReport(report.kept, 0, ())
 
 
-def test_repair_keeps_complete_records_of_truncated_snapshot(open_store, store_path):
+def test_repair_of_truncated_snapshot(open_store, store_path):
     journal = build_store(store_path, snapshot_count=20, journal_count=2)
     data = store_path.read_bytes()
     store_path.write_bytes(data[: data.index(b'"run-15"') + 30])
@@ -192,7 +192,7 @@ def test_repair_keeps_complete_records_of_truncated_snapshot(open_store, store_p
     assert journal.read_bytes() == b""
 
 
-def test_repair_counts_dropped_lines_and_torn_tail(open_store, store_path):
+def test_repair_counts_dropped_lines(open_store, store_path):
     journal = build_store(store_path, journal_count=4)
     lines = journal.read_bytes().split(b"\n")
     lines[0] = b"garbage"
@@ -209,7 +209,7 @@ def test_repair_counts_dropped_lines_and_torn_tail(open_store, store_path):
     }
 
 
-def test_repair_twice_in_one_second_uses_new_names(store_path):
+def test_repair_twice_uses_new_names(store_path):
     journal = build_store(store_path)
     journal.write_bytes(b"bad\n")
     first = FileStore.repair(store_path).moved

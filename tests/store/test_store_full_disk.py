@@ -52,7 +52,7 @@ def build_store(store_path):
 
 @pytest.mark.parametrize("durable", [True, False])
 @pytest.mark.parametrize("room", [0, 1_000])
-def test_upsert_on_full_disk_raises_and_keeps_state(core_class, store_path, durable, room):
+def test_upsert_full_disk_keeps_state(core_class, store_path, durable, room):
     reader = build_store(store_path)
     before = folder_bytes(store_path.parent)
     journal_size = store_path.with_name("state.json.journal").stat().st_size
@@ -67,7 +67,7 @@ def test_upsert_on_full_disk_raises_and_keeps_state(core_class, store_path, dura
 
 
 @pytest.mark.parametrize("limit", [0, 2_000])
-def test_compaction_on_full_disk_raises_and_keeps_state(core_class, store_path, limit):
+def test_compaction_full_disk_keeps_state(core_class, store_path, limit):
     reader = build_store(store_path)
     before = folder_bytes(store_path.parent)
 

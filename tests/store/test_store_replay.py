@@ -61,7 +61,7 @@ def test_upsert_cuts_torn_line_first(open_store, store_path):
     assert [record.id for record in open_store().list_runs()] == ["run-2", "run-1"]
 
 
-def test_upsert_cuts_torn_line_longer_than_read_chunk(open_store, store_path):
+def test_upsert_cuts_long_torn_line(open_store, store_path):
     store = open_store()
     store.upsert_run(make_record(1))
     journal = journal_of(store_path)
@@ -111,7 +111,7 @@ def test_stale_temp_files_removed_on_open(open_store, store_path):
     assert [path.exists() for path in kept] == [True, True, True, True]
 
 
-def test_crash_between_rename_and_truncate_is_harmless(open_store, store_path):
+def test_crash_after_rename_is_harmless(open_store, store_path):
     # The snapshot already contains every journal line, as after a compaction
     # whose process died before it emptied the journal.
     records = [make_record(1, status="running"), make_record(1), make_record(2)]
@@ -128,7 +128,7 @@ def test_crash_between_rename_and_truncate_is_harmless(open_store, store_path):
     assert open_store().list_runs() == [make_record(3), make_record(2), make_record(1)]
 
 
-def test_reader_follows_compaction_by_other_store(open_store, store_path):
+def test_reader_follows_other_compaction(open_store, store_path):
     writer = open_store()
     reader = open_store()
     writer.upsert_run(make_record(1))
@@ -150,7 +150,7 @@ def test_reader_follows_compaction_by_other_store(open_store, store_path):
     assert len(reader.list_runs()) == 39
 
 
-def test_reader_sees_journal_created_after_first_read(open_store):
+def test_reader_sees_journal_created_later(open_store):
     reader = open_store()
     assert reader.list_runs() == []
     open_store().upsert_run(make_record(1))
@@ -169,7 +169,7 @@ def test_compaction_keeps_every_run(open_store, store_path):
     assert open_store().list_runs() == [make_record(number) for number in reversed(range(60))]
 
 
-def test_automatic_compaction_waits_for_journal_to_outgrow_snapshot(open_store, store_path):
+def test_auto_compaction_waits_for_snapshot_size(open_store, store_path):
     store = open_store(compact_bytes=1_000)
     for number in range(50):
         store.upsert_run(make_record(number))

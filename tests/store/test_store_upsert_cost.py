@@ -33,7 +33,7 @@ def test_upsert_never_opens_snapshot(store_path):
     assert store_path.with_name("state.json.journal").read_bytes().count(b"\n") == 3
 
 
-def test_upsert_ignores_huge_damaged_snapshot(open_store, store_path):
+def test_upsert_ignores_huge_snapshot(open_store, store_path):
     # A 64 MiB snapshot that is not valid JSON: an upsert that read it would
     # raise StoreCorruptError instead of appending.
     store_path.write_bytes(b"[" * (64 * 1024 * 1024))
