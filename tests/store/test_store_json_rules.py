@@ -269,3 +269,51 @@ def test_salvage_skips_damaged_block_and_reads_valid_document():
     future = data.replace(b'"version": 1', b'"version": 7')
     assert sorted(salvage_snapshot(future)) == ["run-0", "run-1", "run-2"]
     assert salvage_snapshot(b"\x00garbage") == {}
+
+
+field_values = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "running",
+            "failed",
+            "2024-02-29T00:00:00.000000Z",
+            "2023-02-29T00:00:00.000000Z",
+            "0000-01-01T00:00:00.000000Z",
+            "2024-01-31T23:59:59.999999Z",
+            "2024-04-31T00:00:00.000000Z",
+            "",
+            " ",
+            "\u3000",
+        ]
+    ),
+    st.text(max_size=8),
+    st.integers(),
+    st.lists(st.none(), max_size=1),
+)
+
+
+@given(st.fixed_dictionaries(dict.fromkeys(RECORD, field_values)), st.booleans())
+def test_fast_record_check_agrees_with_detailed(value, drop_one):
+    if drop_one:
+        value.pop("error")
+    assert record_problem(value) == record_problem(value, check_surrogates=True)
+
+
+@given(
+    st.dictionaries(
+        st.text(st.characters(codec="utf-8"), max_size=6),
+        st.fixed_dictionaries(
+            {
+                name: st.none() | st.text(st.characters(codec="utf-8"), max_size=6)
+                for name in RECORD
+            }
+        ),
+        max_size=5,
+    )
+)
+def test_snapshot_encoding_equals_json_dumps(runs):
+    expected = json.dumps(
+        {"runs": runs, "version": 1}, indent=2, sort_keys=True, ensure_ascii=False
+    )
+    assert encode_snapshot(runs) == (expected + "\n").encode()

@@ -105,7 +105,7 @@ class FileStoreCore:
         """
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, not {type(path).__name__}")
-        _check_optional_count("keep_last", keep_last, minimum=0)
+        _check_optional_count("keep_last", keep_last, minimum=1)
         _check_optional_count("max_age_us", max_age_us, minimum=1)
         self._closed = True
         self._lock_fd = self._journal_fd = -1
@@ -543,7 +543,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _sync_data(fd: int) -> None:
-    """Flush a file's data and size to stable storage."""
+    """Flush a file's data and size to stable storage.
+
+    NOTE: only the Linux branch has been run; the others follow the systems' manuals.
+    """
     if sys.platform == "darwin":
         # fsync on macOS leaves the data in the drive's cache.
         fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
