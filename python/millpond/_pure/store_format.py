@@ -111,8 +111,12 @@ def record_problem(value: object, *, check_surrogates: bool = False) -> str | No
     Fields are checked in `FIELDS` order. Lone surrogates can only come from
     Python callers (the decoder rejects them), so only `upsert` checks them.
     """
-    if not check_surrogates and _is_valid_record(value):
+    if _is_valid_record(value) and not (check_surrogates and _has_surrogate(value)):  # type: ignore[arg-type]
         return None
+    return _describe_record_problem(value, check_surrogates=check_surrogates)
+
+
+def _describe_record_problem(value: object, *, check_surrogates: bool) -> str | None:
     if not isinstance(value, dict):
         return "not a JSON object"
     for name in FIELDS:
@@ -155,6 +159,10 @@ def _is_valid_record(value: object) -> bool:
         and (error is None or type(error) is str)
         and (scheduled_for is None or (type(scheduled_for) is str and is_utc_time(scheduled_for)))
     )
+
+
+def _has_surrogate(record: Record) -> bool:
+    return any(value is not None and _SURROGATE.search(value) for value in record.values())
 
 
 def _field_problem(name: str, field: object, *, check_surrogates: bool) -> str | None:
