@@ -68,8 +68,8 @@ class FileStore:
     with every run and empties the journal. It runs on `close()`, and after
     an upsert that leaves the journal larger than both `compact_bytes` and
     the snapshot. Waiting for the journal to outgrow the snapshot keeps the
-    compaction work per upsert constant as the store grows, and keeps a
-    journal replay no longer than about twice a snapshot load.
+    compaction work per upsert constant as the store grows, while the
+    journal that a read replays stays about as large as the snapshot at most.
 
     With `durable=True` every upsert is fsynced before it returns, so a
     returned upsert survives a power loss. With `durable=False` a power loss
