@@ -1,21 +1,38 @@
-"""Record every run of a pipeline: run records, store protocols and the file store.
+"""Fire pipelines on schedules and record every run: the orchestrator, run records and stores.
 
 `RunRecord` describes one run, `Store` and `ReadableStore` are the protocols a
 store implements, and `FileStore` keeps records in a JSON snapshot and
 journal for one host. See docs/file-store.md for the file format.
+
+`Orchestrator` registers pipelines with schedules and a `Policy` each, fires
+them from one scheduler thread, runs them on a `millpond.runner.Runner` and
+records each run in a store. See docs/orchestrator.md for a guide.
 """
 
 from millpond._store_errors import StoreCorruptError
+from millpond.orchestrator._errors import (
+    AlreadyRegisteredError,
+    SchedulerRunningError,
+    UnknownPipelineError,
+)
 from millpond.orchestrator._file_store import FileStore, RepairReport
+from millpond.orchestrator._orchestrator import Orchestrator
+from millpond.orchestrator._policies import Policy, PolicyOptions
 from millpond.orchestrator._records import RunRecord, RunStatus
 from millpond.orchestrator._store import ReadableStore, Store
 
 __all__ = [
+    "AlreadyRegisteredError",
     "FileStore",
+    "Orchestrator",
+    "Policy",
+    "PolicyOptions",
     "ReadableStore",
     "RepairReport",
     "RunRecord",
     "RunStatus",
+    "SchedulerRunningError",
     "Store",
     "StoreCorruptError",
+    "UnknownPipelineError",
 ]
