@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Final
 
+from millpond._backend import impl
 from millpond.scheduler._base import SpecSchedule
 from millpond.scheduler._location import resolve_location
-from millpond.scheduler._specs import spec_backend
 
 if TYPE_CHECKING:
     from millpond.scheduler._specs import Spec
@@ -187,7 +187,7 @@ class Cron(SpecSchedule):
         self._expression = expression.strip()
         self._location = resolve_location(location)
         fields = self._fields
-        self._spec_object: Spec = spec_backend().CronSpec(
+        self._spec_object: Spec = impl.CronSpec(
             fields.minutes,
             fields.hours,
             fields.days,

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from millpond._backend import impl
 from millpond.scheduler._base import SpecSchedule
 from millpond.scheduler._clock import ClockTime, Weekday
 from millpond.scheduler._location import resolve_location
-from millpond.scheduler._specs import spec_backend
 
 if TYPE_CHECKING:
     from millpond.scheduler._specs import Spec
@@ -47,9 +47,7 @@ class DailyAt(SpecSchedule):
         )
         self._location = resolve_location(location)
         minutes = [time.minute_of_day for time in self._times]
-        self._spec_object: Spec = spec_backend().DailySpec(
-            minutes, self._weekday_mask, self._location.zone
-        )
+        self._spec_object: Spec = impl.DailySpec(minutes, self._weekday_mask, self._location.zone)
 
     @property
     def times(self) -> tuple[ClockTime, ...]:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Final
 from millpond._backend import impl
 from millpond.scheduler._base import SpecSchedule
 from millpond.scheduler._protocol import from_micros, require_aware, to_micros
-from millpond.scheduler._specs import spec_backend
 
 if TYPE_CHECKING:
     from millpond.scheduler._specs import Spec
@@ -37,7 +36,7 @@ class Interval(SpecSchedule):
             )
         self._every = every
         self._every_us = min(every // timedelta(microseconds=1), _MAX_EVERY_US)
-        self._spec_object: Spec = spec_backend().IntervalSpec(self._every_us)
+        self._spec_object: Spec = impl.IntervalSpec(self._every_us)
 
     @property
     def every(self) -> timedelta:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import TZPATH, ZoneInfo
 
-from millpond.scheduler._specs import spec_backend
+from millpond._backend import impl
 
 _LOCALTIME: Final = Path("/etc/localtime")
 _LOCALTIME_KEY: Final = "localtime"
@@ -77,7 +77,7 @@ def _fixed_location(location: timezone) -> Location:
         raise ValueError(
             f"invalid location {location!r}: the offset must be a whole number of seconds"
         )
-    zone = spec_backend().Zone.fixed(offset // timedelta(seconds=1))
+    zone = impl.Zone.fixed(offset // timedelta(seconds=1))
     label = "timezone.utc" if location == timezone.utc else repr(location)
     return Location(tzinfo=location, zone=zone, label=label)
 
@@ -116,7 +116,7 @@ def _path_location(path: Path) -> Location:
         return _keyed_location(key)
     data = path.read_bytes()
     try:
-        zone = spec_backend().Zone.from_tzif(_LOCALTIME_KEY, data)
+        zone = impl.Zone.from_tzif(_LOCALTIME_KEY, data)
     except ValueError as error:
         raise ValueError(f"invalid time zone file {path!r}: {error}") from error
     zone_tzinfo = ZoneInfo.from_file(io.BytesIO(data), key=_LOCALTIME_KEY)
@@ -151,7 +151,7 @@ def _cached_zone(key: str, what: str) -> Any:
     if data is None:
         raise ValueError(_unknown(key, what))
     try:
-        return spec_backend().Zone.from_tzif(key, data)
+        return impl.Zone.from_tzif(key, data)
     except ValueError as error:
         raise ValueError(f"{_unknown(key, what)} ({error})") from error
 

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from millpond._backend import impl
 from millpond.scheduler._base import SpecSchedule, result_tzinfo_of, spec_of
 from millpond.scheduler._protocol import Schedule, require_aware, to_micros
-from millpond.scheduler._specs import spec_backend
 
 if TYPE_CHECKING:
     from millpond.scheduler._specs import Spec
@@ -46,7 +46,7 @@ class Multi(SpecSchedule):
         self._spec_object: Spec | None = None
         if len(built_in) == len(members):
             self._built_in = tuple(built_in)
-            self._spec_object = spec_backend().MultiSpec([spec_of(member) for member in built_in])
+            self._spec_object = impl.MultiSpec([spec_of(member) for member in built_in])
 
     @property
     def schedules(self) -> tuple[Schedule, ...]:
