@@ -1,6 +1,6 @@
 """Measure upserts per second into stores that already hold many runs; print a table.
 
-Each store first holds N runs (1,000, 10,000 and 100,000, written untimed),
+Each store first contains N runs (1,000, 10,000 and 100,000, written untimed),
 then the timed loop writes new runs as a scheduler does: one upsert when a
 run starts and one when it ends, so half the upserts insert and half
 replace. Every store receives the same `RunRecord` objects, built before the
@@ -67,11 +67,14 @@ def make_run(number: int, *, finished: bool) -> RunRecord:
     """Return run `number`: its start record, or its end record with an error every 10th run."""
     started = T0 + timedelta(minutes=number)
     failed = number % 10 == 0
+    status = "running"
+    if finished:
+        status = "failed" if failed else "succeeded"
     return RunRecord(
         id=uuid.UUID(int=number).hex,
         pipeline_name=f"pipeline-{number % 20}",
         job_id=uuid.UUID(int=number + 10**9).hex,
-        status=("failed" if failed else "succeeded") if finished else "running",
+        status=status,
         started_at=started,
         ended_at=started + timedelta(seconds=42) if finished else None,
         error="ValueError: row 17 has no order id\n" * 5 if finished and failed else None,
@@ -90,7 +93,7 @@ def stored_runs(count: int) -> dict[str, Fields]:
 
 
 class NaiveJsonStore:
-    """Every run in memory; each upsert rewrites the whole file atomically."""
+    """Every run in memory, and each upsert rewrites the whole file atomically."""
 
     def __init__(self, path: Path, runs: dict[str, Fields], *, durable: bool) -> None:
         self.path = path
@@ -173,7 +176,7 @@ def open_file_store(
 
 
 def new_runs(count: int) -> list[RunRecord]:
-    """Return `count` start and end records of runs that no store holds yet, in upsert order."""
+    """Return `count` start and end records of runs that no store contains yet, in upsert order."""
     records = []
     for number in range(10**7, 10**7 + count // 2):
         records.append(make_run(number, finished=False))
@@ -184,7 +187,7 @@ def new_runs(count: int) -> list[RunRecord]:
 def upserts_per_second(
     store: FileStore | NaiveJsonStore | SqliteStore, records: Iterator[RunRecord], seconds: float
 ) -> float:
-    """Upsert records from `records` for about `seconds`; return upserts per second."""
+    """Upsert records from `records` for about `seconds` and return upserts per second."""
     count = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -230,7 +233,7 @@ def cpu_model() -> str:
 
 
 def file_system(folder: Path) -> str:
-    """Return the type of the file system that holds `folder`, from /proc/mounts."""
+    """Return the type of the file system of `folder`, read from /proc/mounts."""
     best, kind = "", "unknown"
     try:
         mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
@@ -250,7 +253,7 @@ Builder = Callable[[Path, dict[str, Fields]], "FileStore | NaiveJsonStore | Sqli
 
 
 def store_rows(native: type | None) -> list[tuple[str, str, Builder | None]]:
-    """Return (store, durability, builder) rows; the builder is None for a missing store."""
+    """Return (store, durability, builder) rows, with None as builder for a missing store."""
 
     def file_store(core: type | None, *, durable: bool) -> Builder | None:
         if core is None:
@@ -293,7 +296,7 @@ def store_rows(native: type | None) -> list[tuple[str, str, Builder | None]]:
 def measure_rows(
     rows: list[tuple[str, str, Builder | None]], root: Path, seconds: float, repeat: int
 ) -> dict[tuple[str, str], list[float]]:
-    """Print the median upserts per second of `repeat` samples per row; return them by row.
+    """Print the median upserts per second of `repeat` samples per row and return them.
 
     For each store size, the samples of all rows take turns, so that a change
     in the machine's load affects every row alike.
@@ -397,7 +400,10 @@ def main() -> int:
         "--seconds", type=float, default=1.0, help="time per sample, in seconds (default 1)"
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="samples per measurement; the median is shown"
+        "--repeat",
+        type=int,
+        default=3,
+        help="samples per measurement, of which the median is shown",
     )
     parser.add_argument(
         "--dir", type=Path, default=None, help="folder for the store files (default: system temp)"

@@ -64,7 +64,7 @@ def available_core_classes() -> list[tuple[str, type]]:
 
 
 def child_env(*, pure: bool | None) -> dict[str, str]:
-    """Return the environment for a child: pure True forces, False unsets MILLPOND_PURE."""
+    """Return a child's environment: pure=True sets MILLPOND_PURE=1, False removes it."""
     env = dict(os.environ)
     if pure is True:
         env["MILLPOND_PURE"] = "1"
