@@ -174,3 +174,24 @@ def test_zone_near_datetime_limits() -> None:
     first = micros(datetime(1, 1, 1, tzinfo=UTC))
     west = PureZone.from_tzif("America/New_York", _tzif("America/New_York"))
     assert west.utc_offset(first) == -(4 * 3600 + 56 * 60 + 2)
+
+
+def swap_first_transitions(data: bytes) -> bytes:
+    """Return TZif data whose first two 64-bit transition times are swapped."""
+    header = struct.Struct(">4sc15x6l")
+    _, _, isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt = header.unpack_from(data, 0)
+    version_1_size = timecnt * 5 + typecnt * 6 + charcnt + leapcnt * 8 + isstdcnt + isutcnt
+    start = header.size + version_1_size + header.size
+    first, second = struct.unpack_from(">2q", data, start)
+    return data[:start] + struct.pack(">2q", second, first) + data[start + 16 :]
+
+
+def test_zones_reject_unsorted_transitions(native: ModuleType, pure: ModuleType) -> None:
+    data = swap_first_transitions(_tzif("Europe/Berlin"))
+    messages = []
+    for backend in (native, pure):
+        with pytest.raises(ValueError, match="strictly ascending") as caught:
+            backend.Zone.from_tzif("Europe/Berlin", data)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "'Europe/Berlin'" in messages[0]

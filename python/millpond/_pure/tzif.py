@@ -84,13 +84,13 @@ def parse_tzif(data: bytes) -> TzifData:
     try:
         return _parse(data)
     except (struct.error, IndexError) as error:
-        raise ValueError(f"invalid TZif data: {error}") from error
+        raise ValueError(f"truncated or malformed data ({error})") from error
 
 
 def _parse(data: bytes) -> TzifData:
     magic, version, *counts = _HEADER.unpack_from(data, 0)
     if magic != b"TZif":
-        raise ValueError("invalid TZif data: missing 'TZif' magic")
+        raise ValueError("missing 'TZif' magic")
     if version == b"\x00":
         # Version 1 has 32-bit transition times and no footer.
         timecnt = counts[3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -45,7 +46,19 @@ class Zone:
         """Build a zone from TZif bytes, the same bytes `zoneinfo` reads for `key`."""
         if not isinstance(key, str) or not isinstance(data, bytes):
             raise TypeError("Zone.from_tzif() expects a str key and bytes data")
-        parsed = parse_tzif(data)
+        try:
+            parsed = parse_tzif(data)
+        except ValueError as error:
+            raise ValueError(f"invalid TZif data for zone {key!r}: {error}") from error
+
+        # RFC 8536 requires ascending transition times, and the searches over
+        # offset stretches rely on it; zoneinfo does not check it.
+        times = parsed.transitions
+        if any(earlier >= later for earlier, later in itertools.pairwise(times)):
+            raise ValueError(
+                f"invalid TZif data for zone {key!r}: "
+                "transition times are not in strictly ascending order"
+            )
         zone_tzinfo = ZoneInfo.from_file(io.BytesIO(data), key=key)
         transitions = [seconds * _SECOND_US for seconds in parsed.transitions]
         return Zone(key, zone_tzinfo, transitions, parsed.rule)
