@@ -24,6 +24,14 @@ parentheses. `--json` prints a JSON list of the ISO 8601 strings instead. The
 start is `--after`, or the current time truncated to whole seconds. A
 schedule that ends before N times prints those it has plus a note on stderr,
 and exits 0. Invalid input exits 2.
+
+`millpond run TARGET --store PATH` also records the run in the FileStore at
+PATH: a `running` record before the pipeline starts and the final record
+after it ends. A store that cannot be opened exits 2, and a `running` record
+that cannot be stored exits 1 without running the pipeline.
+
+`millpond serve TARGET` and `millpond runs` are described in
+`millpond._cli_orchestrator`.
 """
 
 from __future__ import annotations
@@ -45,6 +53,13 @@ from types import FrameType
 from typing import Final
 
 import millpond
+from millpond._cli_orchestrator import (
+    StoreOptionError,
+    add_runs_command,
+    add_serve_command,
+    add_store_option,
+    recorded_run,
+)
 from millpond._target import TargetError, loaded_module, parse_target, resolve
 from millpond.etl import Cancelled, Context, Pipeline, PipelineConfigError, PipelineError
 from millpond.scheduler import parse_schedule, upcoming
@@ -131,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # -v may be absent from the namespace: see _build_parser.
     args.verbose = getattr(args, "verbose", False)
     verbose: bool = args.verbose
-    with _stderr_logging(verbose=verbose):
+    with _stderr_logging(verbose=verbose, service=getattr(args, "service", False)):
         try:
             code: int = args.handler(args)
         except KeyboardInterrupt:
@@ -155,7 +170,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="millpond",
-        description="Run millpond pipelines and preview schedules.",
+        description=(
+            "Run and schedule millpond pipelines, list their recorded runs and preview schedules."
+        ),
         epilog=(
             "Schedules for 'next' are written as 'every 5m', 'daily 02:00,14:30 mon-fri' "
             "or 'cron 0 2 * * *', with parts joined by ';'. "
@@ -194,9 +211,12 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the summary as one JSON object on stdout",
     )
+    add_store_option(run)
     run.set_defaults(handler=_run_command)
 
     _add_next_command(commands, verbose)
+    add_serve_command(commands, verbose)
+    add_runs_command(commands, verbose)
     return parser
 
 
@@ -282,15 +302,28 @@ def _run_command(args: argparse.Namespace) -> int:
         # Raised before the run starts: the target names an incomplete pipeline.
         _error(f"{target} cannot run: {error}", error, verbose=verbose)
         return EXIT_USAGE
+    except StoreOptionError as error:
+        _error(str(error), error, verbose=verbose)
+        return EXIT_USAGE
+    except OSError as error:
+        # Only the store raises OSError here: the run's own errors are its outcome.
+        _error(
+            f"cannot record the run in {args.store}, so it did not start: {error}",
+            error,
+            verbose=verbose,
+        )
+        return EXIT_FAILED
 
 
 def _run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     verbose: bool = args.verbose
     ctx = Context(pipeline_name=pipeline.name)
     interrupted = threading.Event()
-    logger.info("starting pipeline %r, run id %s", pipeline.name, ctx.run_id)
 
-    outcome, error = _run_once(pipeline, ctx, interrupted)
+    with recorded_run(args.store, pipeline.name, ctx.run_id) as record_outcome:
+        logger.info("starting pipeline %r, run id %s", pipeline.name, ctx.run_id)
+        outcome, error = _run_once(pipeline, ctx, interrupted)
+        record_outcome(outcome.status, outcome.error)
     logger.info(
         "pipeline %r, run id %s: %s in %s",
         pipeline.name,
@@ -544,22 +577,26 @@ def _error(message: str, error: BaseException | None, *, verbose: bool) -> None:
 
 
 @contextmanager
-def _stderr_logging(*, verbose: bool) -> Iterator[None]:
+def _stderr_logging(*, verbose: bool, service: bool = False) -> Iterator[None]:
     """Send log records to stderr for the duration of one command.
 
     A handler is added only when the root logger has none, so an application
-    that embeds `main()` keeps its own handlers. The handler and the level that
-    `--verbose` sets are undone at exit.
+    that embeds `main()` keeps its own handlers. A long-running `service`
+    command logs at INFO with timestamps. The handler and the level are undone
+    at exit.
     """
     root = logging.getLogger()
     previous_level = root.level
     handler: logging.Handler | None = None
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        layout = "%(levelname)s %(name)s: %(message)s"
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {layout}" if service else layout))
         root.addHandler(handler)
     if verbose:
         root.setLevel(logging.DEBUG)
+    elif service:
+        root.setLevel(logging.INFO)
     try:
         yield
     finally:
