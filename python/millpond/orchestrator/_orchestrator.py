@@ -47,7 +47,7 @@ __all__ = ["Orchestrator"]
 logger = logging.getLogger("millpond.orchestrator")
 
 MAX_SLEEP_SECONDS: Final = 1.0
-"""The longest single sleep of the scheduler thread, after which it reads the wall clock again."""
+"""The maximum length of one sleep of the scheduler thread, which then reads the wall clock."""
 
 DEFAULT_GRACE_SECONDS: Final = 30.0
 """How long `serve()` lets running jobs finish after SIGINT or SIGTERM."""
@@ -60,8 +60,8 @@ CANCEL_WAIT_SECONDS: Final = 5.0
 _STORE_RETRY_MAX_SECONDS: Final = 60.0
 _SCHEDULE_RETRY_MAX_SECONDS: Final = 300.0
 
-# The most on-time slots that one wake-up fires under misfire="skip"; only a
-# schedule denser than one slot per millisecond reaches it.
+# The maximum number of on-time slots that one wake-up fires under
+# misfire="skip". Only a schedule denser than one slot per millisecond reaches it.
 _MAX_ON_TIME_SLOTS: Final = 1000
 
 
@@ -330,8 +330,8 @@ class Orchestrator:
 
         Pending retries and queued slots are dropped and logged. With
         `wait=True`, waits for every unfinished run, at most `timeout` seconds
-        when it is not None; runs still going then are cancelled and get
-        `CANCEL_WAIT_SECONDS` more to end, and any still going after that is
+        when it is not None. Runs still going then are cancelled and get
+        `CANCEL_WAIT_SECONDS` more to end. Any run still going after that is
         recorded as `canceled` here. Final records that still fail to store
         are retried for a few seconds and then logged. A runner created by
         the orchestrator is shut down. The scheduler may be started again.
@@ -434,6 +434,9 @@ class Orchestrator:
         run = _Run(registration, record, attempt, Context(pipeline_name=name), time.monotonic())
         job.hook(_RunThreadHook(run))
 
+        # NOTE: this call blocks the scheduler thread for as long as the store
+        # takes. A store that fails fast is retried, but one that hangs delays
+        # every pipeline.
         try:
             self._recorder.begin(record)
         except Exception as error:
@@ -654,7 +657,6 @@ class Orchestrator:
         schedule = registration.schedule
         if schedule is None:
             return
-        registration.armed = True
         now = datetime.now(timezone.utc)
         last = self._history.get(registration.name)
         base = now
@@ -687,7 +689,7 @@ class Orchestrator:
         )
 
     def _fire(self, registration: _Registration, first: datetime) -> None:
-        """Fire the slots of one schedule that are due, as its misfire policy says."""
+        """Fire the due slots of one schedule, applying its misfire policy."""
         schedule = registration.schedule
         if schedule is None:  # pragma: no cover - only scheduled registrations get slot tasks
             return
@@ -859,6 +861,11 @@ class Orchestrator:
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
+        with self._lock:
+            # After the join, so that a thread still arming schedules when the
+            # stop began cannot leave a registration marked as armed.
+            for registration in self._registrations.values():
+                registration.armed = False
 
         if was_running and (retries or queued):
             logger.warning(
@@ -884,12 +891,11 @@ class Orchestrator:
         launches = 0
         for task in self._heap.clear():
             if isinstance(task, _LaunchTask):
-                # A pending retry or queued launch holds its slot's place.
+                # A pending retry or queued launch keeps its slot counted in `active`.
                 task.registration.active -= 1
                 launches += 1
         queued = 0
         for registration in self._registrations.values():
-            registration.armed = False
             queued += len(registration.queued)
             registration.queued.clear()
         return launches, queued

@@ -19,7 +19,7 @@ second, then reads each record again before closing it, so a run that
 finishes in between is not closed by mistake (see `RunRecorder`).
 
 `flock` works between processes of one host on a local file system, as the
-FileStore's own lock does; it is not reliable on every network file system.
+FileStore's own lock does. It is not reliable on every network file system.
 """
 
 from __future__ import annotations

@@ -84,8 +84,8 @@ _OPTION_NAMES: Final = tuple(field.name for field in fields(Policy))
 def build_policy(pipeline_name: str, options: Mapping[str, object]) -> Policy:
     """Validate the keyword arguments given to `register` and return their `Policy`.
 
-    Raises TypeError for an unknown option or a value of the wrong type and
-    ValueError for a value out of range; the message names the pipeline, the
+    Raises TypeError for an unknown option or a value of the wrong type, and
+    ValueError for a value out of range. The message names the pipeline, the
     option, the value and what is accepted.
     """
     where = f"pipeline {pipeline_name!r}"

@@ -35,10 +35,10 @@ def store_path_of(store: Store | None) -> Path | None:
 class RunRecorder:
     """Write a run's `running` record before it starts and its final record after it ends.
 
-    With a store that has a `path` (a FileStore), every run id is listed in
-    this process's owner lease from before its `running` record is written
-    until its final record is stored, and `close_abandoned()` closes the
-    `running` records of processes that exited. See `_owners`.
+    With a store that has a `path` (a FileStore), this process's owner lease
+    lists every run id from before its `running` record is written until its
+    final record is stored. `close_abandoned()` closes the `running` records
+    of processes that exited. See `_owners`.
 
     A final record that fails to store is logged and retried on a background
     thread with growing waits, until it is stored or `flush()` gives up and
@@ -91,7 +91,7 @@ class RunRecorder:
     def finish(self, record: RunRecord) -> bool:
         """Store a run's final record and return True, or queue it for retries and return False.
 
-        Never raises for a store error: the error is logged at ERROR.
+        A store error (any Exception) is logged at ERROR, not raised.
         """
         store = self._store
         if store is None:

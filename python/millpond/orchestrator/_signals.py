@@ -14,7 +14,7 @@ _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | N
 
 
 class StopSignals:
-    """The stop signals received so far: the first asks to stop, a second one forces it."""
+    """The stop signals received so far: the first requests a stop, a second one forces it."""
 
     def __init__(self) -> None:
         self.requested = threading.Event()

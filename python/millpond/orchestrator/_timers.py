@@ -29,7 +29,7 @@ T = TypeVar("T")
 logger = logging.getLogger("millpond.orchestrator")
 
 MAX_SCAN: Final = 10_000
-"""The most slots that one wake-up walks through to find the due ones."""
+"""The maximum number of slots that one wake-up walks through to find the due ones."""
 
 
 class ScheduleError(Exception):
@@ -72,7 +72,7 @@ def next_slot(schedule: Schedule, after: datetime) -> datetime | None:
 class DueSlots:
     """The slots of one schedule that are due at a wake-up.
 
-    `newest` holds the newest due slots, oldest first, at most as many as the
+    `newest` contains the newest due slots, oldest first, at most as many as the
     caller asked to keep; `count` is how many were due in all. `following` is
     the first slot after now, or None when the schedule ends. `truncated`
     means the walk stopped after `MAX_SCAN` slots, so `count` is a lower
