@@ -8,9 +8,13 @@
 pub mod calendar;
 pub mod cron;
 pub mod daily;
+pub mod file_store;
 pub mod fixed_time;
 pub mod multi;
 pub mod schedule;
+pub mod store_core;
+pub mod store_format;
+pub mod store_json;
 pub mod tz;
 
 use std::sync::Arc;
@@ -365,5 +369,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMultiSpec>()?;
     m.add("MIN_US", schedule::MIN_US)?;
     m.add("MAX_US", schedule::MAX_US)?;
+    file_store::register(m)?;
     Ok(())
 }

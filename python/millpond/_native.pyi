@@ -27,13 +27,17 @@ Wall-clock rules of `DailySpec` and `CronSpec`:
 from collections.abc import Iterable
 from typing import Final, final
 
+from millpond._store_errors import StoreCorruptError as StoreCorruptError
+
 __all__ = [
     "MAX_US",
     "MIN_US",
     "CronSpec",
     "DailySpec",
+    "FileStoreCore",
     "IntervalSpec",
     "MultiSpec",
+    "StoreCorruptError",
     "Zone",
     "interval_next",
 ]
@@ -201,4 +205,78 @@ class MultiSpec:
 
         The list ends early where `next` returns None. Raises TypeError for a
         non-int argument and ValueError when `count < 0`.
+        """
+
+@final
+class FileStoreCore:
+    """The snapshot, journal and lock files of one store, and its runs as last read.
+
+    The native twin of `millpond._pure.file_store.FileStoreCore`: it reads
+    and writes the same files byte for byte, takes the same `flock` locks and
+    raises the same exceptions with the same messages, so processes of
+    either backend can share one store. A record is a dict of the eight
+    fields `id, pipeline_name, job_id, status, started_at, ended_at, error,
+    scheduled_for`, each a str or None, with times such as
+    `2024-01-01T02:00:00.000000Z`.
+
+    File I/O and fsync run with the interpreter released. Calls on one
+    object are serialized; the public `FileStore` serializes them as well.
+    Damage raises the shared `StoreCorruptError` on the first read.
+    """
+
+    def __new__(
+        cls,
+        path: str,
+        *,
+        durable: bool = True,
+        keep_last: int | None = None,
+        max_age_us: int | None = None,
+    ) -> FileStoreCore:
+        """Open the store at `path`, create its lock file and remove stale temp files.
+
+        Raises FileNotFoundError, NotADirectoryError or PermissionError naming
+        the folder when it is missing, not a folder or not writable, and
+        IsADirectoryError when `path` is a folder. Raises TypeError for a
+        non-str path or a non-int count (bools included), and ValueError for
+        a count below 1. Nothing is read yet.
+        """
+
+    def upsert(self, record: dict[str, str | None]) -> int:
+        """Append `record` to the journal and return the journal's size in bytes after it.
+
+        A torn final line left by a killed writer is cut off first, and the
+        line is fsynced when the store is durable. If the append fails, the
+        journal is truncated back to its size before and OSError raised.
+        Raises TypeError for a non-dict and ValueError `invalid run record:
+        ...` for an invalid record. Never compacts.
+        """
+
+    def get(self, run_id: str) -> dict[str, str | None] | None:
+        """Return a copy of the run with id `run_id`, or None when it is not stored."""
+
+    def records(self) -> list[dict[str, str | None]]:
+        """Return a copy of every stored run, in no particular order."""
+
+    def compact(self, *, min_journal_bytes: int = 0) -> bool:
+        """Rewrite the snapshot with every run, apply retention and empty the journal.
+
+        Does nothing and returns False when the journal has fewer than
+        `min_journal_bytes` bytes. Raises StoreCorruptError for a damaged
+        store and OSError when writing fails, and leaves the files unchanged then.
+        """
+
+    def close(self) -> None:
+        """Compact once if the journal is not empty, then release the files.
+
+        The core is closed even when that compaction raises. Further calls do
+        nothing, and other methods raise ValueError.
+        """
+
+    @staticmethod
+    def repair(path: str) -> dict[str, object]:
+        """Move damaged store files aside and rebuild the store from what parses.
+
+        Returns `{"kept": runs in the store, "dropped_lines": journal lines
+        discarded, "moved": [paths of the files moved aside]}`. An undamaged
+        store is left unchanged.
         """

@@ -13,16 +13,20 @@ from millpond._pure.schedule import MAX_US, MIN_US, interval_next
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from millpond._pure.file_store import FileStoreCore
     from millpond._pure.specs import CronSpec, DailySpec, IntervalSpec, MultiSpec
     from millpond._pure.zone import Zone
+    from millpond._store_errors import StoreCorruptError
 
 __all__ = [
     "MAX_US",
     "MIN_US",
     "CronSpec",
     "DailySpec",
+    "FileStoreCore",
     "IntervalSpec",
     "MultiSpec",
+    "StoreCorruptError",
     "Zone",
     "interval_next",
 ]
@@ -33,8 +37,6 @@ _LAZY = {
     "IntervalSpec": "millpond._pure.specs",
     "MultiSpec": "millpond._pure.specs",
     "Zone": "millpond._pure.zone",
-    # TODO: list these two in __all__ once millpond._native has FileStoreCore.  # noqa: FIX002, TD002, TD003
-    # A backend test requires both backends to export the same public names.
     "FileStoreCore": "millpond._pure.file_store",
     "StoreCorruptError": "millpond._store_errors",
 }

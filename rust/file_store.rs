@@ -1,0 +1,374 @@
+//! `FileStoreCore`: the Python class over [`crate::store_core::Core`].
+//!
+//! It converts arguments, records and errors so that it behaves as
+//! `millpond._pure.file_store.FileStoreCore` does: the same signature,
+//! results, exception classes and messages. File work runs with the
+//! interpreter detached, so other Python threads run during I/O and fsync.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString};
+
+use crate::store_core::{self, Core, Retention, StoreError};
+use crate::store_format::{
+    encode_journal_line, record_problem, FieldState, Record, RecordRef, FIELDS,
+};
+
+/// Name of the module that defines the shared `StoreCorruptError`.
+const ERRORS_MODULE: &str = "millpond._store_errors";
+
+/// The snapshot, journal and lock files of one store, and its runs as last read.
+///
+/// Calls on one object are serialized by a mutex; the public `FileStore`
+/// also serializes them, so the mutex is never contended there.
+#[pyclass(frozen, module = "millpond._native", name = "FileStoreCore")]
+pub struct FileStoreCore {
+    core: Mutex<Core>,
+}
+
+/// An invalid argument, found with the interpreter attached and raised after
+/// the closed-store check, in the pure backend's order.
+#[derive(Clone, Debug)]
+enum ArgumentError {
+    Type(String),
+    Value(String),
+}
+
+impl From<ArgumentError> for StoreError {
+    fn from(error: ArgumentError) -> StoreError {
+        match error {
+            ArgumentError::Type(message) => StoreError::Type(message),
+            ArgumentError::Value(message) => StoreError::Value(message),
+        }
+    }
+}
+
+#[pymethods]
+impl FileStoreCore {
+    #[new]
+    #[pyo3(signature = (path, *, durable = true, keep_last = None, max_age_us = None))]
+    fn new(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        #[pyo3(from_py_with = is_truthy)] durable: bool,
+        keep_last: Option<&Bound<'_, PyAny>>,
+        max_age_us: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<FileStoreCore> {
+        let path = path_argument(path)?;
+        let retention = Retention {
+            keep_last: optional_count("keep_last", keep_last)?.map(i64::unsigned_abs),
+            max_age_us: optional_count("max_age_us", max_age_us)?,
+        };
+        let core = detached(py, || Core::open(&path, durable, retention))?;
+        Ok(FileStoreCore {
+            core: Mutex::new(core),
+        })
+    }
+
+    fn upsert(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let line = journal_line(record);
+        self.run(py, |core| {
+            core.check_usable()?;
+            let line = line.as_ref().map_err(Clone::clone)?;
+            core.upsert(line)
+        })
+    }
+
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        run_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        // An id with a lone surrogate cannot be stored, so it matches nothing.
+        let run_id = match run_id.cast::<PyString>() {
+            Ok(text) => Ok(text.to_str().ok().map(str::to_owned)),
+            Err(_) => Err(ArgumentError::Type(format!(
+                "run_id must be a str, not {}",
+                type_name(run_id)?
+            ))),
+        };
+        let record = self.run(py, |core| {
+            core.check_usable()?;
+            let run_id = run_id.as_ref().map_err(Clone::clone)?;
+            // A blank id is never stored, so "" reads the store and finds nothing.
+            core.get(run_id.as_deref().unwrap_or(""))
+        })?;
+        record.map(|record| record_dict(py, &record)).transpose()
+    }
+
+    fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let records = self.run(py, |core| {
+            core.check_usable()?;
+            core.records()
+        })?;
+        let list = PyList::empty(py);
+        for record in &records {
+            list.append(record_dict(py, record)?)?;
+        }
+        Ok(list)
+    }
+
+    #[pyo3(signature = (*, min_journal_bytes = 0))]
+    fn compact(&self, py: Python<'_>, min_journal_bytes: i64) -> PyResult<bool> {
+        self.run(py, |core| {
+            core.check_usable()?;
+            core.compact(min_journal_bytes)
+        })
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        loop {
+            let result = py.detach(|| lock(&self.core).close());
+            let Err(StoreError::Interrupted) = result else {
+                return result.map_err(|error| to_python_error(py, error));
+            };
+            // A signal handler that raises ends the close, as in the pure core.
+            if let Err(error) = py.check_signals() {
+                py.detach(|| lock(&self.core).release());
+                return Err(error);
+            }
+        }
+    }
+
+    #[staticmethod]
+    fn repair<'py>(py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let path = path_argument(path)?;
+        let report = detached(py, || store_core::repair(&path))?;
+        let result = PyDict::new(py);
+        result.set_item("kept", report.kept)?;
+        result.set_item("dropped_lines", report.dropped_lines)?;
+        result.set_item("moved", PyList::new(py, &report.moved)?)?;
+        Ok(result)
+    }
+}
+
+impl FileStoreCore {
+    /// Run `operation` on the core with the interpreter detached.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        operation: impl Fn(&mut Core) -> store_core::Result<T> + Sync,
+    ) -> PyResult<T> {
+        detached(py, || operation(&mut lock(&self.core)))
+    }
+}
+
+/// Lock the core. A panic while it was locked leaves files that are valid,
+/// because every file change is a single append, truncate or rename.
+fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Run `operation` with the interpreter detached, running Python's signal
+/// handlers and retrying when a signal interrupts the wait for a lock.
+fn detached<T: Send>(
+    py: Python<'_>,
+    operation: impl Fn() -> store_core::Result<T> + Sync,
+) -> PyResult<T> {
+    loop {
+        match py.detach(&operation) {
+            Err(StoreError::Interrupted) => py.check_signals()?,
+            result => return result.map_err(|error| to_python_error(py, error)),
+        }
+    }
+}
+
+// --- Arguments -------------------------------------------------------------
+
+fn is_truthy(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    value.is_truthy()
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(value.get_type().name()?.to_string())
+}
+
+/// Return a path argument, which must be a str without NUL characters.
+fn path_argument(path: &Bound<'_, PyAny>) -> PyResult<String> {
+    let Ok(text) = path.cast::<PyString>() else {
+        return Err(PyTypeError::new_err(format!(
+            "path must be a str, not {}",
+            type_name(path)?
+        )));
+    };
+    let text = text.to_str()?;
+    if text.contains('\0') {
+        return Err(PyValueError::new_err("embedded null byte"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Return an optional count of at least 1, saturated to the `i64` range.
+fn optional_count(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int or None, not {}",
+            type_name(value)?
+        )));
+    }
+    if value.lt(1)? {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be at least 1, got {}",
+            value.str()?
+        )));
+    }
+    Ok(Some(value.extract::<i64>().unwrap_or(i64::MAX)))
+}
+
+/// Check a record dict and encode its journal line.
+fn journal_line(record: &Bound<'_, PyAny>) -> Result<Vec<u8>, ArgumentError> {
+    let invalid = |problem: String| ArgumentError::Value(format!("invalid run record: {problem}"));
+    let Ok(record) = record.cast::<PyDict>() else {
+        return Err(ArgumentError::Type(format!(
+            "record must be a dict, not {}",
+            type_name(record).unwrap_or_default()
+        )));
+    };
+
+    // Look up each field; the text borrows from the values kept here.
+    let py = record.py();
+    let keys = field_keys(py);
+    let mut values = Vec::with_capacity(FIELDS.len());
+    for key in keys {
+        let value = record
+            .get_item(key.bind(py))
+            .map_err(|error| ArgumentError::Value(error.to_string()))?;
+        values.push(value);
+    }
+    let fields: [FieldState<'_>; 8] = std::array::from_fn(|index| match &values[index] {
+        None => FieldState::Missing,
+        Some(value) if value.is_none() => FieldState::Null,
+        Some(value) => match value.cast::<PyString>() {
+            Ok(text) => text
+                .to_str()
+                .map_or(FieldState::LoneSurrogate, FieldState::Text),
+            Err(_) => FieldState::Other,
+        },
+    });
+
+    // Any key besides the fields; only str keys can be named in a message.
+    let all_present = !fields
+        .iter()
+        .any(|state| matches!(state, FieldState::Missing));
+    let mut extra = None;
+    if all_present && record.len() != FIELDS.len() {
+        for key in record.keys() {
+            let Ok(key) = key.cast::<PyString>() else {
+                return Err(ArgumentError::Type(format!(
+                    "invalid run record: keys must be str, not {}",
+                    type_name(&key).unwrap_or_default()
+                )));
+            };
+            let key = key.to_string();
+            let is_field = FIELDS.contains(&key.as_str());
+            if !is_field && extra.as_ref().is_none_or(|smallest| key < *smallest) {
+                extra = Some(key);
+            }
+        }
+    }
+    if let Some(problem) = record_problem(&fields, || extra) {
+        return Err(invalid(problem));
+    }
+
+    let record = RecordRef {
+        fields: fields.map(|state| match state {
+            FieldState::Text(text) => Some(text),
+            _ => None,
+        }),
+    };
+    Ok(encode_journal_line(record))
+}
+
+/// Return the interned field names, in `FIELDS` order.
+fn field_keys(py: Python<'_>) -> &[Py<PyString>; 8] {
+    static KEYS: PyOnceLock<[Py<PyString>; 8]> = PyOnceLock::new();
+    KEYS.get_or_init(py, || {
+        FIELDS.map(|name| PyString::intern(py, name).unbind())
+    })
+}
+
+/// Return a record as a new dict of its eight fields.
+fn record_dict<'py>(py: Python<'py>, record: &Record) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (index, key) in field_keys(py).iter().enumerate() {
+        dict.set_item(key.bind(py), record.field(index))?;
+    }
+    Ok(dict)
+}
+
+// --- Errors -----------------------------------------------------------------
+
+/// Turn a store error into the exception the pure backend raises.
+fn to_python_error(py: Python<'_>, error: StoreError) -> PyErr {
+    python_error(py, error).unwrap_or_else(|failure| failure)
+}
+
+fn python_error(py: Python<'_>, error: StoreError) -> PyResult<PyErr> {
+    let error = match error {
+        StoreError::Os {
+            error,
+            filename,
+            filename2,
+        } => {
+            let Some(code) = error.raw_os_error() else {
+                return Ok(PyOSError::new_err(error.to_string()));
+            };
+            // Python's own text for the code, as the pure backend's os calls give.
+            let strerror: String = py
+                .import("os")?
+                .getattr("strerror")?
+                .call1((code,))?
+                .extract()?;
+            match (filename, filename2) {
+                (Some(filename), Some(filename2)) => {
+                    PyOSError::new_err((code, strerror, filename, py.None(), filename2))
+                }
+                (Some(filename), None) => PyOSError::new_err((code, strerror, filename)),
+                (None, _) => PyOSError::new_err((code, strerror)),
+            }
+        }
+        StoreError::Folder {
+            errno,
+            strerror,
+            filename,
+        } => PyOSError::new_err((errno.raw_os_error(), strerror, filename)),
+        StoreError::Corrupt {
+            path,
+            line,
+            reason,
+            store_path,
+        } => {
+            let class = py.import(ERRORS_MODULE)?.getattr("StoreCorruptError")?;
+            PyErr::from_value(class.call1((path, line, reason, store_path))?)
+        }
+        StoreError::Closed { path } => {
+            let path = PyString::new(py, &path).repr()?;
+            PyValueError::new_err(format!("the store {path} is closed"))
+        }
+        StoreError::Interrupted => {
+            let code = rustix::io::Errno::INTR.raw_os_error();
+            PyOSError::new_err((code, "Interrupted system call"))
+        }
+        StoreError::Type(message) => PyTypeError::new_err(message),
+        StoreError::Value(message) => PyValueError::new_err(message),
+    };
+    Ok(error)
+}
+
+/// Add `FileStoreCore` and the shared `StoreCorruptError` to the module.
+///
+/// # Errors
+///
+/// Fails when `millpond._store_errors` cannot be imported.
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<FileStoreCore>()?;
+    let errors = module.py().import(ERRORS_MODULE)?;
+    module.add("StoreCorruptError", errors.getattr("StoreCorruptError")?)?;
+    Ok(())
+}
