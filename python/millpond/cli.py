@@ -194,7 +194,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description=(
             "Run one pipeline once and print a summary. Exit status: 0 success, "
             "1 the pipeline failed, 2 the TARGET cannot be loaded, 130 interrupted. "
-            "The first Ctrl-C cancels the run between records; a second one stops at once."
+            "The first Ctrl-C cancels the run between records; a second one stops at once. "
+            "A run that finishes before its next check still exits 0. A SIGINT that was "
+            "ignored when millpond started (a background job of a script) stays ignored."
         ),
     )
     run.add_argument(
@@ -360,6 +362,11 @@ def _run_once(
             return _Outcome("canceled", duration=_since(started), error=str(error)), error
         except PipelineError as error:
             return _Outcome("failed", duration=_since(started), error=str(error)), error
+        except SystemExit as error:
+            # sys.exit() inside a callback ends the run, not the command: the
+            # summary still prints and the exit code stays 1.
+            message = f"SystemExit: {error.code!r}"
+            return _Outcome("failed", duration=_since(started), error=message), error
         except KeyboardInterrupt as error:
             # Usually the second Ctrl-C: the run stopped wherever it was.
             if interrupted.is_set():

@@ -212,6 +212,36 @@ def test_cancel_inside_pipeline_is_failure(run_millpond, write_job):
     assert json.loads(result.stdout)["status"] == "canceled"
 
 
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [("sys.exit(3)", "SystemExit: 3"), ("sys.exit('disk full')", "SystemExit: 'disk full'")],
+)
+def test_sys_exit_in_callback_is_failure(run_millpond, write_job, call, error):
+    # A callback that calls sys.exit() must not end the command with its own
+    # exit code and no summary: the run failed, and the summary says why.
+    job = write_job(
+        f"""
+        import sys
+
+        from millpond.etl import Pipeline
+
+
+        def write(ctx, records):
+            {call}
+
+
+        pipeline = Pipeline("exits").read(lambda ctx: [{{"n": 1}}]).write(write)
+        """
+    )
+
+    result = run_millpond("run", str(job), "--json")
+
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["status"] == "failed"
+    assert document["error"] == error
+
+
 def test_incomplete_pipeline_is_bad_input(run_millpond, write_job):
     job = write_job(
         """
