@@ -14,7 +14,7 @@ from millpond.orchestrator import _file_store as file_store_module
 
 @pytest.fixture(params=available_core_classes(), ids=lambda core: core[0])
 def core_class(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
-    """Make FileStore use one core; the native core is included once it is built."""
+    """Make FileStore use one core; the native core is included when the extension is installed."""
     _, core = request.param
     monkeypatch.setattr(file_store_module, "_select_core", lambda: core)
     return core

@@ -58,8 +58,7 @@ def available_core_classes() -> list[tuple[str, type]]:
         if error.name != "millpond._native":
             raise
         return cores
-    if hasattr(native, "FileStoreCore"):
-        cores.append(("native-core", native.FileStoreCore))
+    cores.append(("native-core", native.FileStoreCore))
     return cores
 
 

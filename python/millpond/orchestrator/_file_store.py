@@ -34,14 +34,7 @@ _Fields = dict[str, str | None]
 
 def _select_core() -> Any:
     """Return the `FileStoreCore` class of the selected backend."""
-    # TODO: return impl.FileStoreCore once millpond._native provides it.  # noqa: FIX002, TD002, TD003
-    # Until then the native backend uses the pure core, so the suite passes in both modes.
-    core = getattr(impl, "FileStoreCore", None)
-    if core is None:
-        from millpond._pure.file_store import FileStoreCore  # noqa: PLC0415
-
-        return FileStoreCore
-    return core
+    return impl.FileStoreCore
 
 
 @dataclass(frozen=True, slots=True)
