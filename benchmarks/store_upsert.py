@@ -339,47 +339,55 @@ def measure_rows(
     return results
 
 
-def print_amortized(results: dict[tuple[str, str], list[float]], root: Path) -> None:
-    """Print the pure core's compaction time and its rates with that time spread over upserts.
+def print_amortized(
+    results: dict[tuple[str, str], list[float]], root: Path, native: type | None
+) -> None:
+    """Print each core's compaction time and its rates with that time spread over upserts.
 
     An upsert compacts once the journal exceeds both DEFAULT_COMPACT_BYTES and
     the snapshot, so a compaction follows that many bytes of journal lines.
     """
     line_bytes = len(encode_journal_line(record_to_fields(make_run(10**7, finished=True))))
-    compactions, spans = [], []
-    for size in SIZES:
-        runs = stored_runs(size)
-        folder = root / f"compaction-{size}"
-        folder.mkdir()
-        compactions.append(compaction_seconds(folder / "state.json", runs, PureCore))
-        shutil.rmtree(folder)
-        spans.append(max(DEFAULT_COMPACT_BYTES, len(encode_snapshot(runs))) // line_bytes)
-    print(
-        f"{'compaction, pure core':<24}{'seconds each':<20}"
-        + "".join(f"{seconds:>12.3f}" for seconds in compactions)
-    )
-    print(f"{'  upserts between two':<24}{'':<20}" + "".join(f"{span:>12,}" for span in spans))
-    for durability in ("durable=True", "durable=False"):
-        amortized = [
-            1 / (1 / rate + seconds / span)
-            for rate, seconds, span in zip(
-                results["FileStore, pure core", durability], compactions, spans, strict=True
-            )
-        ]
+    spans = [
+        max(DEFAULT_COMPACT_BYTES, len(encode_snapshot(stored_runs(size)))) // line_bytes
+        for size in SIZES
+    ]
+    cores = [("pure core", PureCore)] + ([("native core", native)] if native else [])
+    for label, core in cores:
+        compactions = []
+        for size in SIZES:
+            folder = root / f"compaction-{size}"
+            folder.mkdir()
+            compactions.append(compaction_seconds(folder / "state.json", stored_runs(size), core))
+            shutil.rmtree(folder)
         print(
-            f"{'pure core, amortized':<24}{durability:<20}"
-            + "".join(f"{rate:>12,.0f}" for rate in amortized)
+            f"{'compaction, ' + label:<24}{'seconds each':<20}"
+            + "".join(f"{seconds:>12.3f}" for seconds in compactions)
         )
+        print(f"{'  upserts between two':<24}{'':<20}" + "".join(f"{span:>12,}" for span in spans))
+        for durability in ("durable=True", "durable=False"):
+            amortized = [
+                1 / (1 / rate + seconds / span)
+                for rate, seconds, span in zip(
+                    results["FileStore, " + label, durability], compactions, spans, strict=True
+                )
+            ]
+            print(
+                f"{label + ', amortized':<24}{durability:<20}"
+                + "".join(f"{rate:>12,.0f}" for rate in amortized)
+            )
 
 
 def print_ratios(results: dict[tuple[str, str], list[float]]) -> None:
-    print("ratios at equal durability: FileStore (pure core) upserts per second / the other's")
+    print("ratios at equal durability: FileStore upserts per second / the other's")
     pairs = [
         ("FileStore, pure core", "durable=True", "sqlite3 WAL", "synchronous=FULL"),
         ("FileStore, pure core", "durable=True", "naive JSON rewrite", "fsync"),
         ("FileStore, pure core", "durable=False", "sqlite3 WAL", "synchronous=NORMAL"),
         ("FileStore, pure core", "durable=False", "sqlite3 WAL", "synchronous=OFF"),
         ("FileStore, pure core", "durable=False", "naive JSON rewrite", "no fsync"),
+        ("FileStore, native core", "durable=True", "sqlite3 WAL", "synchronous=FULL"),
+        ("FileStore, native core", "durable=False", "sqlite3 WAL", "synchronous=NORMAL"),
         ("FileStore, native core", "durable=True", "FileStore, pure core", "durable=True"),
         ("FileStore, native core", "durable=False", "FileStore, pure core", "durable=False"),
     ]
@@ -420,8 +428,9 @@ def main() -> int:
     print()
     print(f"{'store':<24}{'durability':<20}" + "".join(f"{size:>12,}" for size in SIZES))
     try:
-        results = measure_rows(store_rows(native_core()), root, args.seconds, args.repeat)
-        print_amortized(results, root)
+        native = native_core()
+        results = measure_rows(store_rows(native), root, args.seconds, args.repeat)
+        print_amortized(results, root, native)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print()
