@@ -92,9 +92,12 @@ def test_killed_serving_child_run_closed_at_start(tmp_path, make_orchestrator):
     )
     assert closed.ended_at is not None
     assert closed.scheduled_for is not None
-    # The dead process's lease files are removed once its runs are closed.
+    # The dead process's lease files are removed once all its runs are closed.
     owners = tmp_path / "state.json.owners"
-    assert not [entry for entry in owners.iterdir() if entry.name.startswith(f"{pid}-")]
+    wait_for(
+        lambda: not [entry for entry in owners.iterdir() if entry.name.startswith(f"{pid}-")],
+        "the dead process's lease files removed",
+    )
     orchestrator.stop()
     store.close()
 

@@ -126,7 +126,14 @@ class _ArmTask:
     registration: _Registration
 
 
-_Task = _SlotTask | _LaunchTask | _ArmTask
+@dataclass(eq=False)
+class _RecoverTask:
+    """Try again to close abandoned runs, after the attempt at start failed."""
+
+    failures: int
+
+
+_Task = _SlotTask | _LaunchTask | _ArmTask | _RecoverTask
 
 
 class _RecordFailedError(Exception):
@@ -134,6 +141,15 @@ class _RecordFailedError(Exception):
 
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
+        self.error = error
+
+
+class _StartFailedError(Exception):
+    """The runner did not accept run `run_id`; its record is closed as failed."""
+
+    def __init__(self, run_id: str, error: Exception) -> None:
+        super().__init__(str(error))
+        self.run_id = run_id
         self.error = error
 
 
@@ -292,7 +308,7 @@ class Orchestrator:
             registration.active += 1
         try:
             return self._start_run(registration, None, 1)
-        except _RecordFailedError as failure:
+        except (_RecordFailedError, _StartFailedError) as failure:
             self._slot_ended(registration)
             raise failure.error from None
         except BaseException:
@@ -460,6 +476,8 @@ class Orchestrator:
                 self._runs.pop(record.id, None)
                 self._changed.notify_all()
             self._recorder.finish(_final(record, RunStatus.FAILED, f"not started: {error}"))
+            if isinstance(error, Exception):
+                raise _StartFailedError(record.id, error) from error
             raise
         run.handle = handle
 
@@ -594,7 +612,8 @@ class Orchestrator:
 
     def _prepare(self) -> None:
         """Close abandoned runs, read the last recorded slots and arm every schedule."""
-        self._recorder.recover_once()
+        if not self._recorder.recover_once():
+            self._recovery_failed(_RecoverTask(0))
         history: dict[str, datetime] = {}
         if self._recorder.readable:
             try:
@@ -644,8 +663,20 @@ class Orchestrator:
             self._fire(task.registration, task.slot)
         elif isinstance(task, _LaunchTask):
             self._launch(task)
-        else:
+        elif isinstance(task, _ArmTask):
             self._arm(task.registration)
+        elif not self._recorder.recover_once():
+            self._recovery_failed(task)
+        else:
+            logger.info(
+                "closed the runs abandoned by exited processes after %d failures", task.failures
+            )
+
+    def _recovery_failed(self, task: _RecoverTask) -> None:
+        task.failures += 1
+        wait = _backoff(task.failures, _STORE_RETRY_MAX_SECONDS)
+        logger.warning("looking for abandoned runs again in %.0f s", wait)
+        self._push(time.time() + wait, task)
 
     def _push(self, due: float, task: _Task) -> None:
         with self._lock:
@@ -825,6 +856,18 @@ class Orchestrator:
                 exc_info=failure.error if first_failure else None,
             )
             return False
+        except _StartFailedError as failure:
+            # The traceback to show is the runner's error, not the wrapper's.
+            logger.error(  # noqa: TRY400
+                "could not start run %s of pipeline %r for slot %s: %s: %s",
+                failure.run_id,
+                registration.name,
+                format_slot(slot),
+                type(failure.error).__name__,
+                failure.error,
+                exc_info=failure.error,
+            )
+            self._slot_ended(registration)
         except Exception:
             logger.exception(
                 "could not start pipeline %r for slot %s", registration.name, format_slot(slot)

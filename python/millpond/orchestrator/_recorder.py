@@ -155,22 +155,25 @@ class RunRecorder:
         if self._lease is not None:
             self._lease.close()
 
-    def recover_once(self) -> None:
-        """Close abandoned runs, once per recorder; log and try again next time on failure."""
+    def recover_once(self) -> bool:
+        """Close abandoned runs, once per recorder; return False after a logged failure.
+
+        After a failure, the next call tries again.
+        """
         if self._recovered or not self.readable:
-            return
+            return True
         with self._recovery_lock:
             if self._recovered:
-                return
+                return True
             try:
                 self.close_abandoned()
             except Exception:
                 logger.exception(
-                    "could not check the store for runs abandoned by exited processes; "
-                    "trying again at the next start"
+                    "could not check the store for runs abandoned by exited processes"
                 )
-                return
+                return False
             self._recovered = True
+            return True
 
     def close_abandoned(self) -> int:
         """Close as `failed` every `running` record whose process has exited; return the count.
