@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::store_core::{self, Core, Retention, StoreError};
 use crate::store_format::{
@@ -111,11 +111,15 @@ impl FileStoreCore {
         Ok(list)
     }
 
-    #[pyo3(signature = (*, min_journal_bytes = 0))]
-    fn compact(&self, py: Python<'_>, min_journal_bytes: i64) -> PyResult<bool> {
+    #[pyo3(signature = (*, min_journal_bytes = Ok(0)), text_signature = "($self, *, min_journal_bytes=0)")]
+    fn compact(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = byte_threshold)] min_journal_bytes: Result<i64, ArgumentError>,
+    ) -> PyResult<bool> {
         self.run(py, |core| {
             core.check_usable()?;
-            core.compact(min_journal_bytes)
+            core.compact(min_journal_bytes.clone()?)
         })
     }
 
@@ -219,6 +223,38 @@ fn optional_count(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Opti
         )));
     }
     Ok(Some(value.extract::<i64>().unwrap_or(i64::MAX)))
+}
+
+/// Return the journal size threshold of `compact` as an `i64`.
+///
+/// The pure core compares the size with `<`, so any int or float works: a
+/// float rounds up (sizes are whole), NaN compares false (always compact),
+/// and values past the `i64` range saturate. Another type is an error
+/// raised after the closed-store check.
+fn byte_threshold(value: &Bound<'_, PyAny>) -> PyResult<Result<i64, ArgumentError>> {
+    if value.is_instance_of::<PyInt>() {
+        let saturated = value.extract::<i64>().or_else(|_| {
+            if value.gt(0)? {
+                Ok::<_, PyErr>(i64::MAX)
+            } else {
+                Ok(i64::MIN)
+            }
+        })?;
+        return Ok(Ok(saturated));
+    }
+    if let Ok(number) = value.cast::<PyFloat>() {
+        let number = number.value().ceil();
+        // `as` saturates at the i64 range. It would turn NaN into 0, so NaN is mapped first.
+        return Ok(Ok(if number.is_nan() {
+            i64::MIN
+        } else {
+            number as i64
+        }));
+    }
+    Ok(Err(ArgumentError::Type(format!(
+        "'<' not supported between instances of 'int' and '{}'",
+        type_name(value)?
+    ))))
 }
 
 /// Check a record dict and encode its journal line.

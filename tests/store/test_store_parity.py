@@ -380,6 +380,24 @@ def test_closed_and_type_errors_match(native, pure, tmp_path):
     assert results[0] == results[1]
 
 
+def test_compact_thresholds_match(native, pure, tmp_path):
+    results = []
+    for module in (native, pure):
+        core = module.FileStoreCore(str(tmp_path / "state.json"))
+        results.append(
+            [
+                outcome(core.upsert, RECORD),
+                *(
+                    outcome(core.compact, min_journal_bytes=threshold)
+                    for threshold in (10**30, 0.5, float("nan"), True, -(10**30), "1", None)
+                ),
+            ]
+        )
+        core.close()
+        results[-1].append(outcome(core.compact, min_journal_bytes="1"))
+    assert results[0] == results[1]
+
+
 # --- Processes ------------------------------------------------------------------
 
 WRITER = """
