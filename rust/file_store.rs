@@ -160,8 +160,8 @@ impl FileStoreCore {
     }
 }
 
-/// Lock the core. A panic while it was locked leaves files that are valid,
-/// because every file change is a single append, truncate or rename.
+/// Lock the core. The core panics only where an invariant fails (each
+/// `expect` says why it cannot), so a poisoned mutex is used as it is.
 fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -191,6 +191,9 @@ fn type_name(value: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Return a path argument, which must be a str without NUL characters.
+// NOTE: a str with surrogate escapes (a non-UTF-8 file name from
+// `os.fsdecode`) raises UnicodeEncodeError here, while the pure core accepts
+// it, because the native core keeps paths as UTF-8 text.
 fn path_argument(path: &Bound<'_, PyAny>) -> PyResult<String> {
     let Ok(text) = path.cast::<PyString>() else {
         return Err(PyTypeError::new_err(format!(
