@@ -564,12 +564,21 @@ class Orchestrator:
                 record.id,
                 outcome,
             )
-        elif wants_retry and run.slot is not None and policy.retries:
+        elif wants_retry and run.slot is not None and run.attempt > policy.retries > 0:
             logger.error(
                 "pipeline %r gave up on slot %s after %d attempts; last run %s %s",
                 record.pipeline_name,
                 format_slot(run.slot),
                 run.attempt,
+                record.id,
+                outcome,
+            )
+        elif wants_retry and run.slot is not None and policy.retries:
+            logger.warning(
+                "pipeline %r: no retry for slot %s because the scheduler is stopping; "
+                "last run %s %s",
+                record.pipeline_name,
+                format_slot(run.slot),
                 record.id,
                 outcome,
             )
@@ -669,7 +678,7 @@ class Orchestrator:
             self._recovery_failed(task)
         else:
             logger.info(
-                "closed the runs abandoned by exited processes after %d failures", task.failures
+                "checked the store for abandoned runs after %d failed attempts", task.failures
             )
 
     def _recovery_failed(self, task: _RecoverTask) -> None:
