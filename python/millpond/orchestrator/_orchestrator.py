@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import threading
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
-from millpond.etl import Context, Job, JobInfo, NoopJobHook, Pipeline
+from millpond.etl import Context, Job, Pipeline
 from millpond.orchestrator._errors import (
     AlreadyRegisteredError,
     SchedulerRunningError,
@@ -25,6 +22,22 @@ from millpond.orchestrator._policies import Policy, build_policy
 from millpond.orchestrator._recorder import RunRecorder
 from millpond.orchestrator._records import RunRecord, RunStatus
 from millpond.orchestrator._signals import stop_signals
+from millpond.orchestrator._state import (
+    ArmTask,
+    LaunchTask,
+    RecordFailedError,
+    RecoverTask,
+    Registration,
+    Run,
+    RunThreadHook,
+    SlotTask,
+    StartFailedError,
+    Task,
+    backoff,
+    check_schedule,
+    check_timeout,
+    final_record,
+)
 from millpond.orchestrator._store import Store
 from millpond.orchestrator._timers import (
     ScheduleError,
@@ -35,7 +48,7 @@ from millpond.orchestrator._timers import (
     next_slot,
 )
 from millpond.runner import Handle, Result, Runner
-from millpond.scheduler import Schedule, parse_schedule
+from millpond.scheduler import Schedule
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -63,113 +76,6 @@ _SCHEDULE_RETRY_MAX_SECONDS: Final = 300.0
 # The maximum number of on-time slots that one wake-up fires under
 # misfire="skip". Only a schedule denser than one slot per millisecond reaches it.
 _MAX_ON_TIME_SLOTS: Final = 1000
-
-
-@dataclass(eq=False)
-class _Registration:
-    pipeline: Pipeline
-    schedule: Schedule | None
-    policy: Policy
-    # Slots in progress: running runs, manual ones included, and slots waiting
-    # for a retry or for their turn in the queue.
-    active: int = 0
-    queued: deque[datetime] = field(default_factory=deque)
-    armed: bool = False
-    store_failures: int = 0
-    schedule_failures: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.pipeline.name
-
-
-@dataclass(eq=False)
-class _Run:
-    registration: _Registration
-    record: RunRecord
-    attempt: int
-    context: Context
-    started_monotonic: float
-    handle: Handle | None = None
-    thread_id: int | None = None
-    # Set by stop(): cancelled because the orchestrator stopped, so no retry;
-    # detached when stop() recorded it as canceled without waiting further.
-    stopping: bool = False
-    detached: bool = False
-
-    @property
-    def slot(self) -> datetime | None:
-        return self.record.scheduled_for
-
-
-@dataclass(eq=False)
-class _SlotTask:
-    """The next slot of a registration's schedule; each registration has at most one."""
-
-    registration: _Registration
-    slot: datetime
-
-
-@dataclass(eq=False)
-class _LaunchTask:
-    """A retry of a slot, or a queued slot whose turn has come."""
-
-    registration: _Registration
-    slot: datetime
-    attempt: int
-
-
-@dataclass(eq=False)
-class _ArmTask:
-    """Compute the first slot of a registration added while the scheduler runs."""
-
-    registration: _Registration
-
-
-@dataclass(eq=False)
-class _RecoverTask:
-    """Try again to close abandoned runs, after the attempt at start failed."""
-
-    failures: int
-
-
-_Task = _SlotTask | _LaunchTask | _ArmTask | _RecoverTask
-
-
-class _RecordFailedError(Exception):
-    """The `running` record of a run could not be stored, so the run did not start."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _StartFailedError(Exception):
-    """The runner did not accept run `run_id`; its record is closed as failed."""
-
-    def __init__(self, run_id: str, error: Exception) -> None:
-        super().__init__(str(error))
-        self.run_id = run_id
-        self.error = error
-
-
-class _RunThreadHook(NoopJobHook):
-    """Note which thread runs a job, so that `stop(wait=True)` from that job raises."""
-
-    def __init__(self, run: _Run) -> None:
-        self._run = run
-
-    def on_job_start(self, ctx: Context, info: JobInfo) -> None:  # noqa: ARG002 (hook signature)
-        self._run.thread_id = threading.get_ident()
-
-    def on_job_end(
-        self,
-        ctx: Context,  # noqa: ARG002 (hook signature)
-        info: JobInfo,  # noqa: ARG002
-        error: BaseException | None,  # noqa: ARG002
-        duration: timedelta,  # noqa: ARG002
-    ) -> None:
-        self._run.thread_id = None
 
 
 class Orchestrator:
@@ -200,9 +106,9 @@ class Orchestrator:
 
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._registrations: dict[str, _Registration] = {}
-        self._runs: dict[str, _Run] = {}
-        self._heap: TimerHeap[_Task] = TimerHeap()
+        self._registrations: dict[str, Registration] = {}
+        self._runs: dict[str, Run] = {}
+        self._heap: TimerHeap[Task] = TimerHeap()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._scheduling = False
@@ -237,9 +143,9 @@ class Orchestrator:
                 f"register() requires a millpond.etl.Pipeline, "
                 f"got {type(pipeline).__name__}: {pipeline!r}"
             )
-        checked_schedule = _check_schedule(pipeline.name, schedule)
+        checked_schedule = check_schedule(pipeline.name, schedule)
         checked_policy = build_policy(pipeline.name, policy)
-        registration = _Registration(pipeline, checked_schedule, checked_policy)
+        registration = Registration(pipeline, checked_schedule, checked_policy)
 
         with self._lock:
             if pipeline.name in self._registrations:
@@ -253,7 +159,7 @@ class Orchestrator:
                 # Marked here, under the lock, so that a scheduler thread still
                 # arming the schedules at its start does not arm this one twice.
                 registration.armed = True
-                self._heap.push(time.time(), _ArmTask(registration))
+                self._heap.push(time.time(), ArmTask(registration))
         if arm_now:
             self._wake.set()
         logger.debug(
@@ -308,7 +214,7 @@ class Orchestrator:
             registration.active += 1
         try:
             return self._start_run(registration, None, 1)
-        except (_RecordFailedError, _StartFailedError) as failure:
+        except (RecordFailedError, StartFailedError) as failure:
             self._slot_ended(registration)
             raise failure.error from None
         except BaseException:
@@ -356,7 +262,7 @@ class Orchestrator:
         jobs or from the code that records a finished run, which would wait
         for itself.
         """
-        seconds = _check_timeout(timeout)
+        seconds = check_timeout(timeout)
         self._stop(wait=wait, timeout=seconds, force=None)
 
     def serve(self, *, grace: float | None = DEFAULT_GRACE_SECONDS) -> None:
@@ -371,7 +277,7 @@ class Orchestrator:
         Raises RuntimeError when called from a thread other than the main one,
         because only the main thread receives signals.
         """
-        seconds = _check_timeout(grace, name="grace")
+        seconds = check_timeout(grace, name="grace")
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError(
                 "serve() must run on the main thread, which receives SIGINT and SIGTERM; "
@@ -410,7 +316,7 @@ class Orchestrator:
 
     # -- internals: registration lookups ------------------------------------
 
-    def _registration(self, name: str) -> _Registration:
+    def _registration(self, name: str) -> Registration:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}: {name!r}")
         with self._lock:
@@ -432,9 +338,9 @@ class Orchestrator:
     # -- internals: starting and finishing runs -----------------------------
 
     def _start_run(
-        self, registration: _Registration, slot: datetime | None, attempt: int
+        self, registration: Registration, slot: datetime | None, attempt: int
     ) -> Handle:
-        """Store the `running` record, then start the job; raise _RecordFailedError first."""
+        """Store the `running` record, then start the job; raise RecordFailedError first."""
         name = registration.name
         job = Job(registration.pipeline)
         record = RunRecord(
@@ -447,8 +353,8 @@ class Orchestrator:
             error=None,
             scheduled_for=slot,
         )
-        run = _Run(registration, record, attempt, Context(pipeline_name=name), time.monotonic())
-        job.hook(_RunThreadHook(run))
+        run = Run(registration, record, attempt, Context(pipeline_name=name), time.monotonic())
+        job.hook(RunThreadHook(run))
 
         # NOTE: this call blocks the scheduler thread for as long as the store
         # takes. A store that fails fast is retried, but one that hangs delays
@@ -457,7 +363,7 @@ class Orchestrator:
             self._recorder.begin(record)
         except Exception as error:
             self._note_store_failure()
-            raise _RecordFailedError(error) from error
+            raise RecordFailedError(error) from error
         self._note_store_success()
 
         runner = self._get_runner()
@@ -475,9 +381,9 @@ class Orchestrator:
             with self._lock:
                 self._runs.pop(record.id, None)
                 self._changed.notify_all()
-            self._recorder.finish(_final(record, RunStatus.FAILED, f"not started: {error}"))
+            self._recorder.finish(final_record(record, RunStatus.FAILED, f"not started: {error}"))
             if isinstance(error, Exception):
-                raise _StartFailedError(record.id, error) from error
+                raise StartFailedError(record.id, error) from error
             raise
         run.handle = handle
 
@@ -494,7 +400,7 @@ class Orchestrator:
             )
         return handle
 
-    def _on_done(self, run: _Run, result: Result) -> None:
+    def _on_done(self, run: Run, result: Result) -> None:
         """Store the final record and plan what follows; runs before the handle reports done."""
         self._local.recording = True
         try:
@@ -502,7 +408,7 @@ class Orchestrator:
         finally:
             self._local.recording = False
 
-    def _record_result(self, run: _Run, result: Result) -> None:
+    def _record_result(self, run: Run, result: Result) -> None:
         registration = run.registration
         policy = registration.policy
         status = RunStatus(result.status.value)
@@ -546,7 +452,7 @@ class Orchestrator:
             can_retry = slot is not None and self._scheduling and not run.stopping
             if slot is not None and wants_retry and can_retry and run.attempt <= policy.retries:
                 retry_wait = policy.retry_wait(run.attempt + 1)
-                task = _LaunchTask(registration, slot, run.attempt + 1)
+                task = LaunchTask(registration, slot, run.attempt + 1)
                 self._heap.push(time.time() + retry_wait, task)
             else:
                 self._slot_ended_locked(registration)
@@ -583,17 +489,17 @@ class Orchestrator:
                 outcome,
             )
 
-    def _slot_ended(self, registration: _Registration) -> None:
+    def _slot_ended(self, registration: Registration) -> None:
         with self._lock:
             self._slot_ended_locked(registration)
             self._changed.notify_all()
         self._wake.set()
 
-    def _slot_ended_locked(self, registration: _Registration) -> None:
+    def _slot_ended_locked(self, registration: Registration) -> None:
         """Hand the slot's place to the next queued slot, or free it. Call with the lock held."""
         if registration.queued and self._scheduling:
             slot = registration.queued.popleft()
-            self._heap.push(time.time(), _LaunchTask(registration, slot, 1))
+            self._heap.push(time.time(), LaunchTask(registration, slot, 1))
         else:
             registration.active -= 1
 
@@ -622,7 +528,7 @@ class Orchestrator:
     def _prepare(self) -> None:
         """Close abandoned runs, read the last recorded slots and arm every schedule."""
         if not self._recorder.recover_once():
-            self._recovery_failed(_RecoverTask(0))
+            self._recovery_failed(RecoverTask(0))
         history: dict[str, datetime] = {}
         if self._recorder.readable:
             try:
@@ -667,12 +573,12 @@ class Orchestrator:
             except Exception:
                 logger.exception("internal error while processing %r; the scheduler goes on", task)
 
-    def _process(self, task: _Task) -> None:
-        if isinstance(task, _SlotTask):
+    def _process(self, task: Task) -> None:
+        if isinstance(task, SlotTask):
             self._fire(task.registration, task.slot)
-        elif isinstance(task, _LaunchTask):
+        elif isinstance(task, LaunchTask):
             self._launch(task)
-        elif isinstance(task, _ArmTask):
+        elif isinstance(task, ArmTask):
             self._arm(task.registration)
         elif not self._recorder.recover_once():
             self._recovery_failed(task)
@@ -681,18 +587,18 @@ class Orchestrator:
                 "checked the store for abandoned runs after %d failed attempts", task.failures
             )
 
-    def _recovery_failed(self, task: _RecoverTask) -> None:
+    def _recovery_failed(self, task: RecoverTask) -> None:
         task.failures += 1
-        wait = _backoff(task.failures, _STORE_RETRY_MAX_SECONDS)
+        wait = backoff(task.failures, _STORE_RETRY_MAX_SECONDS)
         logger.warning("looking for abandoned runs again in %.0f s", wait)
         self._push(time.time() + wait, task)
 
-    def _push(self, due: float, task: _Task) -> None:
+    def _push(self, due: float, task: Task) -> None:
         with self._lock:
             if self._scheduling:
                 self._heap.push(due, task)
 
-    def _arm(self, registration: _Registration) -> None:
+    def _arm(self, registration: Registration) -> None:
         """Push a schedule's first slot: the one after its last recorded slot, or after now."""
         schedule = registration.schedule
         if schedule is None:
@@ -714,13 +620,13 @@ class Orchestrator:
             first = next_slot(schedule, base)
         except ScheduleError as error:
             wait = self._schedule_failed(registration, error)
-            self._push(time.time() + wait, _ArmTask(registration))
+            self._push(time.time() + wait, ArmTask(registration))
             return
         registration.schedule_failures = 0
         if first is None:
             logger.info("pipeline %r has no runs left on its schedule", registration.name)
             return
-        self._push(first.timestamp(), _SlotTask(registration, first))
+        self._push(first.timestamp(), SlotTask(registration, first))
         logger.info(
             "armed pipeline %r: first slot %s%s",
             registration.name,
@@ -728,7 +634,7 @@ class Orchestrator:
             "" if base is now else f", after its last recorded slot {format_slot(base)}",
         )
 
-    def _fire(self, registration: _Registration, first: datetime) -> None:
+    def _fire(self, registration: Registration, first: datetime) -> None:
         """Fire the due slots of one schedule, applying its misfire policy."""
         schedule = registration.schedule
         if schedule is None:  # pragma: no cover - only scheduled registrations get slot tasks
@@ -743,7 +649,7 @@ class Orchestrator:
                 following = next_slot(schedule, now)
         except ScheduleError as error:
             wait = self._schedule_failed(registration, error)
-            self._push(time.time() + wait, _SlotTask(registration, first))
+            self._push(time.time() + wait, SlotTask(registration, first))
             return
         registration.schedule_failures = 0
 
@@ -752,7 +658,7 @@ class Orchestrator:
                 # The store failed: come back to this slot later. Whatever is due
                 # then goes through the misfire policy again.
                 registration.store_failures += 1
-                wait = _backoff(registration.store_failures, _STORE_RETRY_MAX_SECONDS)
+                wait = backoff(registration.store_failures, _STORE_RETRY_MAX_SECONDS)
                 logger.warning(
                     "pipeline %r: trying slot %s again in %.0f s, with the misfire policy %r",
                     registration.name,
@@ -760,16 +666,16 @@ class Orchestrator:
                     wait,
                     policy.misfire,
                 )
-                self._push(time.time() + wait, _SlotTask(registration, slot))
+                self._push(time.time() + wait, SlotTask(registration, slot))
                 return
         registration.store_failures = 0
 
         if following is None:
             logger.info("pipeline %r has no runs left on its schedule", registration.name)
             return
-        self._push(following.timestamp(), _SlotTask(registration, following))
+        self._push(following.timestamp(), SlotTask(registration, following))
 
-    def _dispatch(self, registration: _Registration, slot: datetime) -> bool:
+    def _dispatch(self, registration: Registration, slot: datetime) -> bool:
         """Start, queue or skip a slot by the overlap policy; return False if the store failed."""
         policy = registration.policy
         with self._lock:
@@ -822,14 +728,14 @@ class Orchestrator:
             self._changed.notify_all()
         return False
 
-    def _launch(self, task: _LaunchTask) -> None:
+    def _launch(self, task: LaunchTask) -> None:
         """Start a retry or a queued slot; its place in `active` is already counted."""
         registration = task.registration
         if self._start_scheduled(registration, task.slot, task.attempt):
             registration.store_failures = 0
             return
         registration.store_failures += 1
-        wait = _backoff(registration.store_failures, _STORE_RETRY_MAX_SECONDS)
+        wait = backoff(registration.store_failures, _STORE_RETRY_MAX_SECONDS)
         logger.warning(
             "pipeline %r: trying attempt %d for slot %s again in %.0f s",
             registration.name,
@@ -843,7 +749,7 @@ class Orchestrator:
                 return
         self._slot_ended(registration)
 
-    def _start_scheduled(self, registration: _Registration, slot: datetime, attempt: int) -> bool:
+    def _start_scheduled(self, registration: Registration, slot: datetime, attempt: int) -> bool:
         """Start a run whose place in `active` is counted; return False if the store failed.
 
         On False the place stays counted, for the caller to try again or free.
@@ -851,7 +757,7 @@ class Orchestrator:
         """
         try:
             self._start_run(registration, slot, attempt)
-        except _RecordFailedError as failure:
+        except RecordFailedError as failure:
             with self._lock:
                 first_failure = self._store_streak == 1
             # The traceback is logged once per outage, not for every slot.
@@ -865,7 +771,7 @@ class Orchestrator:
                 exc_info=failure.error if first_failure else None,
             )
             return False
-        except _StartFailedError as failure:
+        except StartFailedError as failure:
             # The traceback to show is the runner's error, not the wrapper's.
             logger.error(  # noqa: TRY400
                 "could not start run %s of pipeline %r for slot %s: %s: %s",
@@ -884,9 +790,9 @@ class Orchestrator:
             self._slot_ended(registration)
         return True
 
-    def _schedule_failed(self, registration: _Registration, error: ScheduleError) -> float:
+    def _schedule_failed(self, registration: Registration, error: ScheduleError) -> float:
         registration.schedule_failures += 1
-        wait = _backoff(registration.schedule_failures, _SCHEDULE_RETRY_MAX_SECONDS)
+        wait = backoff(registration.schedule_failures, _SCHEDULE_RETRY_MAX_SECONDS)
         logger.error(
             "schedule of pipeline %r failed, trying again in %.0f s: %s",
             registration.name,
@@ -942,7 +848,7 @@ class Orchestrator:
         """Empty the timer heap and the queues; return the launches and slots dropped."""
         launches = 0
         for task in self._heap.clear():
-            if isinstance(task, _LaunchTask):
+            if isinstance(task, LaunchTask):
                 # A pending retry or queued launch keeps its slot counted in `active`.
                 task.registration.active -= 1
                 launches += 1
@@ -958,7 +864,7 @@ class Orchestrator:
         current = threading.get_ident()
         return any(run.thread_id == current for run in self._runs.values())
 
-    def _wait_for_runs(self, timeout: float | None, force: threading.Event | None) -> list[_Run]:
+    def _wait_for_runs(self, timeout: float | None, force: threading.Event | None) -> list[Run]:
         """Wait for the unfinished runs, cancel the late ones; return those that never ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._wait_until_finished(deadline, force):
@@ -992,7 +898,7 @@ class Orchestrator:
                 CANCEL_WAIT_SECONDS,
             )
             self._recorder.finish(
-                _final(
+                final_record(
                     run.record,
                     RunStatus.CANCELED,
                     "canceled: the orchestrator stopped and the job did not end "
@@ -1015,51 +921,3 @@ class Orchestrator:
                     wait = remaining if wait is None else min(wait, remaining)
                 self._changed.wait(wait)
         return True
-
-
-def _check_schedule(name: str, schedule: object) -> Schedule | None:
-    if schedule is None:
-        return None
-    if isinstance(schedule, str):
-        return parse_schedule(schedule)
-    if not isinstance(schedule, Schedule) or not callable(schedule.next):
-        raise TypeError(
-            f"schedule for pipeline {name!r} must be a Schedule such as every(300), "
-            f"DailyAt('02:00') or Cron('0 2 * * *'), text such as 'every 5m', or None; "
-            f"got {type(schedule).__name__}: {schedule!r}"
-        )
-    return schedule
-
-
-def _check_timeout(value: object, name: str = "timeout") -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{name} must be a number of seconds or None, got {type(value).__name__}: {value!r}"
-        )
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError(
-            f"{name} must be a number of seconds >= 0 or None, got {value!r}; "
-            "pass None to wait without limit"
-        )
-    return None if math.isinf(seconds) else seconds
-
-
-def _final(record: RunRecord, status: RunStatus, error: str) -> RunRecord:
-    now = datetime.now(timezone.utc)
-    return RunRecord(
-        id=record.id,
-        pipeline_name=record.pipeline_name,
-        job_id=record.job_id,
-        status=status,
-        started_at=record.started_at,
-        ended_at=max(now, record.started_at),
-        error=error,
-        scheduled_for=record.scheduled_for,
-    )
-
-
-def _backoff(failures: int, cap: float) -> float:
-    return float(min(2.0 ** min(failures - 1, 32), cap))
