@@ -161,7 +161,7 @@ impl FileStoreCore {
 }
 
 /// Lock the core. The core panics only where an invariant fails (each
-/// `expect` says why it cannot), so a poisoned mutex is used as it is.
+/// `expect` explains why it cannot), so a poisoned mutex is used as it is.
 fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -152,7 +152,7 @@ fn join(folder: &str, name: &str) -> String {
     }
 }
 
-/// Return the folder of `path`, or the error that says why no store can be
+/// Return the folder of `path`, or the error that explains why no store can be
 /// written there.
 fn checked_folder(path: &str) -> Result<String> {
     let (folder, _) = split_path(path);

@@ -12,7 +12,7 @@ import importlib
 import os
 
 # typing is not imported at run time because it costs more than the rest of
-# `import millpond`; type checkers treat TYPE_CHECKING as true, and the
+# `import millpond`. Type checkers treat TYPE_CHECKING as true, and the
 # annotations below are never evaluated.
 TYPE_CHECKING = False
 if TYPE_CHECKING:

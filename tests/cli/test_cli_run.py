@@ -218,7 +218,7 @@ def test_cancel_inside_pipeline_is_failure(run_millpond, write_job):
 )
 def test_sys_exit_in_callback_is_failure(run_millpond, write_job, call, error):
     # A callback that calls sys.exit() must not end the command with its own
-    # exit code and no summary: the run failed, and the summary says why.
+    # exit code and no summary. The run failed, and the summary gives the reason.
     job = write_job(
         f"""
         import sys

@@ -11,7 +11,7 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 
 @runtime_checkable
 class Schedule(Protocol):
-    """Anything that can say when the next run after an instant is due."""
+    """An object that computes the next run time after an instant."""
 
     def next(self, after: datetime) -> datetime | None:
         """Return the first run time strictly after `after`, or None if no run follows.
