@@ -25,6 +25,7 @@ from millpond.orchestrator._signals import stop_signals
 from millpond.orchestrator._state import (
     ArmTask,
     LaunchTask,
+    NotClaimedError,
     RecordFailedError,
     RecoverTask,
     Registration,
@@ -33,12 +34,13 @@ from millpond.orchestrator._state import (
     SlotTask,
     StartFailedError,
     Task,
+    aligned_start,
     backoff,
     check_schedule,
     check_timeout,
     final_record,
 )
-from millpond.orchestrator._store import Store
+from millpond.orchestrator._store import Claim, Store
 from millpond.orchestrator._timers import (
     ScheduleError,
     TimerHeap,
@@ -48,7 +50,7 @@ from millpond.orchestrator._timers import (
     next_slot,
 )
 from millpond.runner import Handle, Result, Runner
-from millpond.scheduler import Schedule
+from millpond.scheduler import Interval, Schedule
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -340,7 +342,11 @@ class Orchestrator:
     def _start_run(
         self, registration: Registration, slot: datetime | None, attempt: int
     ) -> Handle:
-        """Store the `running` record, then start the job; raise RecordFailedError first."""
+        """Store the `running` record, then start the job; raise RecordFailedError first.
+
+        With a coordinated store, a scheduled run claims its slot first and
+        raises NotClaimedError, without starting, when the claim is refused.
+        """
         name = registration.name
         job = Job(registration.pipeline)
         record = RunRecord(
@@ -360,11 +366,15 @@ class Orchestrator:
         # takes. A store that fails fast is retried, but one that hangs delays
         # every pipeline.
         try:
-            self._recorder.begin(record)
+            claim = self._recorder.begin(
+                record, attempt=attempt, exclusive=registration.policy.overlap == "skip"
+            )
         except Exception as error:
             self._note_store_failure()
             raise RecordFailedError(error) from error
         self._note_store_success()
+        if claim is not Claim.CLAIMED:
+            raise NotClaimedError(claim)
 
         runner = self._get_runner()
         with self._lock:
@@ -606,7 +616,11 @@ class Orchestrator:
         now = datetime.now(timezone.utc)
         last = self._history.get(registration.name)
         base = now
-        if last is not None and last <= now:
+        if last is None and self._recorder.coordinated and type(schedule) is Interval:
+            # Instances that share a store must compute the same slots to claim
+            # them once, so a first Interval slot counts from the Unix epoch.
+            base = aligned_start(now, schedule.every)
+        elif last is not None and last <= now:
             base = last
         elif last is not None:
             logger.warning(
@@ -631,7 +645,7 @@ class Orchestrator:
             "armed pipeline %r: first slot %s%s",
             registration.name,
             format_slot(first),
-            "" if base is now else f", after its last recorded slot {format_slot(base)}",
+            _armed_from(base, now, last),
         )
 
     def _fire(self, registration: Registration, first: datetime) -> None:
@@ -757,6 +771,22 @@ class Orchestrator:
         """
         try:
             self._start_run(registration, slot, attempt)
+        except NotClaimedError as refused:
+            if refused.claim is Claim.BUSY:
+                logger.info(
+                    "pipeline %r: skipped slot %s because a run of it is in progress on "
+                    "another instance (overlap 'skip')",
+                    registration.name,
+                    format_slot(slot),
+                )
+            else:
+                logger.info(
+                    "pipeline %r: slot %s, attempt %d, was claimed by another instance",
+                    registration.name,
+                    format_slot(slot),
+                    attempt,
+                )
+            self._slot_ended(registration)
         except RecordFailedError as failure:
             with self._lock:
                 first_failure = self._store_streak == 1
@@ -921,3 +951,11 @@ class Orchestrator:
                     wait = remaining if wait is None else min(wait, remaining)
                 self._changed.wait(wait)
         return True
+
+
+def _armed_from(base: datetime, now: datetime, last: datetime | None) -> str:
+    if base is now:
+        return ""
+    if base == last:
+        return f", after its last recorded slot {format_slot(base)}"
+    return f", counting from {format_slot(base)} like every instance sharing the store"

@@ -12,7 +12,7 @@ from typing import Final
 
 from millpond.orchestrator._owners import DeadOwner, OwnerLease, owners_folder, scan_owners
 from millpond.orchestrator._records import RunRecord, RunStatus
-from millpond.orchestrator._store import ReadableStore, Store
+from millpond.orchestrator._store import Claim, CoordinatedStore, ReadableStore, Store
 
 __all__ = ["RunRecorder", "store_path_of"]
 
@@ -25,7 +25,13 @@ _RETRY_FIRST_WAIT_SECONDS: Final = 1.0
 
 
 def store_path_of(store: Store | None) -> Path | None:
-    """Return the snapshot path of a store that lives in a file, such as a FileStore."""
+    """Return the snapshot path of a store that lives in a file, such as a FileStore.
+
+    A coordinated store (SQLiteStore) keeps its own instance leases, so it
+    gets no owner leases beside its file and this returns None for it.
+    """
+    if isinstance(store, CoordinatedStore):
+        return None
     path = getattr(store, "path", None)
     if isinstance(path, (str, os.PathLike)):
         return Path(path)
@@ -38,7 +44,10 @@ class RunRecorder:
     With a store that has a `path` (a FileStore), this process's owner lease
     lists every run id from before its `running` record is written until its
     final record is stored. `close_abandoned()` closes the `running` records
-    of processes that exited. See `_owners`.
+    of processes that exited. See `_owners`. A `CoordinatedStore` (SQLite,
+    PostgreSQL) tracks the owner of each run with instance leases itself:
+    scheduled runs are claimed through it, and `close_abandoned()` asks it to
+    close the runs of instances whose lease expired.
 
     A final record that fails to store is logged and retried on a background
     thread with growing waits, until it is stored or `flush()` gives up and
@@ -50,6 +59,7 @@ class RunRecorder:
         self._store = store
         path = store_path_of(store)
         self._lease = None if path is None else OwnerLease(owners_folder(path))
+        self._coordinated = store if isinstance(store, CoordinatedStore) else None
         self._condition = threading.Condition()
         self._pending: dict[str, RunRecord] = {}
         self._attempts: dict[str, int] = {}
@@ -74,11 +84,26 @@ class RunRecorder:
         with self._condition:
             return len(self._pending)
 
-    def begin(self, record: RunRecord) -> None:
-        """Store a run's `running` record; raise the store's error if that fails."""
+    @property
+    def coordinated(self) -> bool:
+        """Whether the store claims slots for several orchestrator instances."""
+        return self._coordinated is not None
+
+    def begin(self, record: RunRecord, *, attempt: int = 1, exclusive: bool = False) -> Claim:
+        """Store a run's `running` record; raise the store's error if that fails.
+
+        With a `CoordinatedStore`, the record of a scheduled run (one with
+        `scheduled_for`) claims its slot: the result says whether this
+        instance won it (`Claim.CLAIMED`), another instance had it already
+        (`Claim.TAKEN`), or, with `exclusive`, a run of the pipeline is in
+        progress somewhere (`Claim.BUSY`). Other stores always give CLAIMED.
+        """
         store = self._store
         if store is None:
-            return
+            return Claim.CLAIMED
+        coordinated = self._coordinated
+        if coordinated is not None and record.scheduled_for is not None:
+            return coordinated.claim_run(record, attempt=attempt, exclusive=exclusive)
         if self._lease is not None:
             self._lease.add(record.id)
         try:
@@ -87,6 +112,7 @@ class RunRecorder:
             if self._lease is not None:
                 self._lease.remove(record.id)
             raise
+        return Claim.CLAIMED
 
     def finish(self, record: RunRecord) -> bool:
         """Store a run's final record and return True, or queue it for retries and return False.
@@ -178,10 +204,13 @@ class RunRecorder:
     def close_abandoned(self) -> int:
         """Close as `failed` every `running` record whose process has exited; return the count.
 
-        Needs a readable store with a path (a FileStore): other stores have
-        no owner leases, and nothing is closed.
+        Needs a readable store with a path (a FileStore), or a
+        `CoordinatedStore`, which decides by its instance leases. Other
+        stores have no owner leases, and nothing is closed.
         """
         store = self._store
+        if self._coordinated is not None:
+            return len(self._coordinated.close_abandoned())
         if self._lease is None or not isinstance(store, ReadableStore):
             return 0
 
@@ -210,6 +239,11 @@ class RunRecorder:
     def last_slots(self, pipeline: str | None = None) -> dict[str, datetime]:
         """Return the latest recorded `scheduled_for` of each pipeline (or of one pipeline)."""
         store = self._store
+        if self._coordinated is not None:
+            slots = self._coordinated.last_slots()
+            if pipeline is None:
+                return slots
+            return {name: slot for name, slot in slots.items() if name == pipeline}
         if not isinstance(store, ReadableStore):
             return {}
         latest: dict[str, datetime] = {}

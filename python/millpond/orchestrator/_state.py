@@ -11,12 +11,14 @@ from datetime import datetime, timedelta, timezone
 from millpond.etl import Context, JobInfo, NoopJobHook, Pipeline
 from millpond.orchestrator._policies import Policy
 from millpond.orchestrator._records import RunRecord, RunStatus
+from millpond.orchestrator._store import Claim
 from millpond.runner import Handle
 from millpond.scheduler import Schedule, parse_schedule
 
 __all__ = [
     "ArmTask",
     "LaunchTask",
+    "NotClaimedError",
     "RecordFailedError",
     "RecoverTask",
     "Registration",
@@ -25,6 +27,7 @@ __all__ = [
     "SlotTask",
     "StartFailedError",
     "Task",
+    "aligned_start",
     "backoff",
     "check_schedule",
     "check_timeout",
@@ -115,6 +118,14 @@ class RecordFailedError(Exception):
         self.error = error
 
 
+class NotClaimedError(Exception):
+    """A coordinated store gave the slot to another instance, or found the pipeline busy."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(claim.value)
+        self.claim = claim
+
+
 class StartFailedError(Exception):
     """The runner did not accept run `run_id`; its record is closed as failed."""
 
@@ -189,3 +200,16 @@ def final_record(record: RunRecord, status: RunStatus, error: str) -> RunRecord:
 
 def backoff(failures: int, cap: float) -> float:
     return float(min(2.0 ** min(failures - 1, 32), cap))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def aligned_start(now: datetime, every: timedelta) -> datetime:
+    """Return the latest instant at or before `now` that is a whole number of `every` after 1970.
+
+    `now` must be aware. A period that is not positive gives `now` itself.
+    """
+    if every <= timedelta(0):
+        return now
+    return now - (now - _EPOCH) % every
