@@ -32,3 +32,26 @@ def test_dev_tools_are_pinned_exactly() -> None:
     for line in lines:
         if line.strip() and not line.startswith("#"):
             assert "==" in line, line
+
+
+def parse_requirement(requirement: str, operator: str) -> tuple[str, tuple[int, ...]]:
+    """Split `name[extras]<operator>1.2.3` into the name with its extras and the version."""
+    name, separator, version = normalized(requirement).partition(operator)
+    assert separator, f"{requirement!r} has no {operator} version"
+    return name, tuple(int(part) for part in version.split("."))
+
+
+def test_dev_pins_satisfy_postgres_extra() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    lines = (REPO / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+    pins = dict(
+        parse_requirement(line, "==")
+        for line in lines
+        if line.strip() and not line.startswith("#") and ";" not in line
+    )
+    extra = pyproject["project"]["optional-dependencies"]["postgres"]
+    assert extra, "the postgres extra is empty"
+    for requirement in extra:
+        name, minimum = parse_requirement(requirement, ">=")
+        assert name in pins, f"{name} of the postgres extra is not pinned in requirements-dev.txt"
+        assert pins[name] >= minimum, f"{name}=={pins[name]} is older than {requirement}"
