@@ -3,6 +3,9 @@
 `RunRecord` describes one run, `Store` and `ReadableStore` are the protocols a
 store implements, and `FileStore` keeps records in a JSON snapshot and
 journal for one host. See docs/file-store.md for the file format.
+`SQLiteStore` (processes of one host) and `PostgresStore` (several hosts) are
+`CoordinatedStore`s: several orchestrator instances share them and claim each
+scheduled slot exactly once. See docs/stores.md.
 
 `Orchestrator` registers pipelines with schedules and a `Policy` each, fires
 them from one scheduler thread, runs them on a `millpond.runner.Runner` and
@@ -18,19 +21,25 @@ from millpond.orchestrator._errors import (
 from millpond.orchestrator._file_store import FileStore, RepairReport
 from millpond.orchestrator._orchestrator import Orchestrator
 from millpond.orchestrator._policies import Policy, PolicyOptions
+from millpond.orchestrator._postgres_store import PostgresStore
 from millpond.orchestrator._records import RunRecord, RunStatus
-from millpond.orchestrator._store import ReadableStore, Store
+from millpond.orchestrator._sqlite_store import SQLiteStore
+from millpond.orchestrator._store import Claim, CoordinatedStore, ReadableStore, Store
 
 __all__ = [
     "AlreadyRegisteredError",
+    "Claim",
+    "CoordinatedStore",
     "FileStore",
     "Orchestrator",
     "Policy",
     "PolicyOptions",
+    "PostgresStore",
     "ReadableStore",
     "RepairReport",
     "RunRecord",
     "RunStatus",
+    "SQLiteStore",
     "SchedulerRunningError",
     "Store",
     "StoreCorruptError",
