@@ -3,8 +3,9 @@
 `millpond serve TARGET` loads an Orchestrator (or a function returning one)
 and serves it until SIGINT or SIGTERM; it then stops scheduling, lets running
 jobs finish within `--grace` seconds, records the rest as canceled and exits
-0. `millpond runs` prints the runs of a FileStore as a table or as JSON, and
-`millpond runs --repair` repairs a damaged store.
+0. `millpond runs` prints the runs of a store as a table or as JSON, and
+`millpond runs --repair` repairs a damaged FileStore. `millpond._cli_store`
+parses the --store value: a FileStore path, a sqlite: URL or a postgresql:// URL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Final
 
+from millpond._cli_store import (
+    DEFAULT_STORE,
+    STORE_ENV,
+    STORE_FORMS,
+    ClosableStore,
+    StoreKind,
+    StoreLocation,
+    StoreOptionError,
+    database_errors,
+    describe_error,
+    open_store,
+    parse_store,
+    store_exists,
+    store_location,
+)
 from millpond._store_errors import StoreCorruptError
 from millpond._target import TargetError, loaded_module, parse_target, resolve
 from millpond.orchestrator import FileStore, Orchestrator, RunRecord, RunStatus
@@ -32,9 +48,7 @@ from millpond.orchestrator._records import record_to_fields
 
 __all__ = [
     "DEFAULT_RUNS_LIMIT",
-    "DEFAULT_STORE",
-    "STORE_ENV",
-    "StoreOptionError",
+    "RunNotRecordedError",
     "add_runs_command",
     "add_serve_command",
     "add_store_option",
@@ -45,34 +59,31 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
-STORE_ENV: Final = "MILLPOND_STORE"
-DEFAULT_STORE: Final = "millpond-runs.json"
 DEFAULT_RUNS_LIMIT: Final = 20
 _ERROR_WIDTH: Final = 60
 
 logger = logging.getLogger("millpond.cli")
 
 _STORE_HELP: Final = (
-    f"the FileStore snapshot file, such as state.json (default: ${STORE_ENV}, "
-    f"else ./{DEFAULT_STORE})"
+    f"the store to list: {STORE_FORMS} (default: ${STORE_ENV}, else ./{DEFAULT_STORE})"
 )
 
 
-class StoreOptionError(Exception):
-    """A --store path that cannot be opened as a FileStore; the message names it and the fix."""
+class RunNotRecordedError(Exception):
+    """A `running` record that `millpond run --store` could not store; the run did not start."""
 
 
 # -- argument parsers ---------------------------------------------------------
 
 
 def add_store_option(run: argparse.ArgumentParser) -> None:
-    """Add `--store PATH` to the `run` command."""
+    """Add `--store STORE` to the `run` command."""
     run.add_argument(
         "--store",
-        metavar="PATH",
+        metavar="STORE",
         help=(
-            "record the run in the FileStore at PATH (such as state.json): a running "
-            "record before the pipeline starts and the final record after it ends"
+            "record the run in STORE: a running record before the pipeline starts and the "
+            f"final record after it ends. STORE is {STORE_FORMS}"
         ),
     )
 
@@ -121,18 +132,19 @@ def add_runs_command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     verbose: argparse.ArgumentParser,
 ) -> None:
-    """Add `millpond runs [--store PATH] [--pipeline NAME] [--status S] [--limit N] [--json]`."""
+    """Add `millpond runs [--store STORE] [--pipeline NAME] [--status S] [--limit N] [--json]`."""
     runs = commands.add_parser(
         "runs",
         parents=[verbose],
-        help="list the recorded runs of a FileStore, newest first",
+        help="list the recorded runs of a store, newest first",
         description=(
-            "List the runs recorded in a FileStore, newest first: start time (UTC), "
-            "pipeline, status, duration, slot, run id and error. Exit status: 0 success, "
-            "1 the store is damaged (see --repair), 2 bad input or no store at the path."
+            "List the runs recorded in a FileStore, SQLiteStore or PostgresStore, newest "
+            "first: start time (UTC), pipeline, status, duration, slot, run id and error. "
+            "Exit status: 0 success, 1 the store is damaged (see --repair) or cannot be "
+            "read, 2 bad input, no store at the path, or a database that cannot be opened."
         ),
     )
-    runs.add_argument("--store", metavar="PATH", help=_STORE_HELP)
+    runs.add_argument("--store", metavar="STORE", help=_STORE_HELP)
     runs.add_argument("--pipeline", metavar="NAME", help="show only the runs of this pipeline")
     runs.add_argument(
         "--status",
@@ -155,7 +167,7 @@ def add_runs_command(
         "--repair",
         action="store_true",
         help=(
-            "repair a damaged store instead of listing it: move damaged files aside and "
+            "repair a damaged FileStore instead of listing it: move damaged files aside and "
             "keep every record that parses, then print what was kept and moved"
         ),
     )
@@ -245,42 +257,50 @@ def _describe_store(orchestrator: Orchestrator) -> str:
 # -- runs -----------------------------------------------------------------------
 
 
-def store_path(option: str | None) -> Path:
-    """Return the store path: the option, else $MILLPOND_STORE, else ./millpond-runs.json."""
-    return Path(option or os.environ.get(STORE_ENV) or DEFAULT_STORE)
-
-
 def _runs_command(args: argparse.Namespace) -> int:
     verbose: bool = args.verbose
-    path = store_path(args.store)
-    if args.repair:
-        return _repair(path, verbose=verbose)
-
-    if not path.exists() and not Path(f"{path}.journal").exists():
+    try:
+        location = store_location(args.store)
+    except StoreOptionError as error:
+        _error(str(error), error, verbose=verbose)
+        return EXIT_USAGE
+    if not args.repair:
+        return _print_runs(location, args)
+    if location.kind is not StoreKind.FILE:
         _error(
-            f"no run store at {path}: pass --store PATH or set {STORE_ENV} "
-            "to the snapshot file of a FileStore",
+            f"--repair applies only to a FileStore, and {location.display} is a "
+            f"{location.kind.value}",
+            None,
+            verbose=verbose,
+        )
+        return EXIT_USAGE
+    return _repair(Path(location.target), verbose=verbose)
+
+
+def _print_runs(location: StoreLocation, args: argparse.Namespace) -> int:
+    verbose: bool = args.verbose
+    if not store_exists(location):
+        _error(
+            f"no run store at {location.display}: pass --store STORE or set {STORE_ENV} "
+            f"to {STORE_FORMS}",
             None,
             verbose=verbose,
         )
         return EXIT_USAGE
     try:
-        store = FileStore(path)
-    except (OSError, ValueError, TypeError) as error:
-        _error(f"cannot open the run store {path}: {error}", error, verbose=verbose)
+        store = open_store(location)
+    except StoreOptionError as error:
+        _error(str(error), error, verbose=verbose)
         return EXIT_USAGE
 
     try:
-        records = store.list_runs(
-            pipeline=args.pipeline, status=args.status, limit=args.limit or None
-        )
-    except StoreCorruptError as error:
-        _error(
-            f"{error}; run 'millpond runs --repair --store {path}' to move the damaged "
-            "file aside and keep every record that parses",
-            error,
-            verbose=verbose,
-        )
+        records = _list_runs(store, location, args, verbose=verbose)
+    finally:
+        # Closing a FileStore compacts its journal, and listing runs never
+        # writes, so only the database stores are closed here.
+        if location.kind is not StoreKind.FILE:
+            store.close()
+    if records is None:
         return EXIT_FAILED
 
     if args.json:
@@ -289,8 +309,32 @@ def _runs_command(args: argparse.Namespace) -> int:
     elif records:
         sys.stdout.write(_table(records) + "\n")
     else:
-        sys.stderr.write(f"millpond: no runs match in {path}\n")
+        sys.stderr.write(f"millpond: no runs match in {location.display}\n")
     return EXIT_OK
+
+
+def _list_runs(
+    store: ClosableStore, location: StoreLocation, args: argparse.Namespace, *, verbose: bool
+) -> list[RunRecord] | None:
+    """Return the runs that the options select, or None after printing why they cannot be read."""
+    try:
+        return store.list_runs(
+            pipeline=args.pipeline, status=args.status, limit=args.limit or None
+        )
+    except StoreCorruptError as error:
+        _error(
+            f"{error}; run 'millpond runs --repair --store {location.display}' to move the "
+            "damaged file aside and keep every record that parses",
+            error,
+            verbose=verbose,
+        )
+    except _store_errors() as error:
+        _error(
+            f"cannot read the runs in {location.display}: {describe_error(location, error)}",
+            error,
+            verbose=verbose,
+        )
+    return None
 
 
 def _repair(path: Path, *, verbose: bool) -> int:
@@ -371,25 +415,34 @@ def _one_line(error: str | None) -> str:
 
 @contextmanager
 def recorded_run(
-    path: str | None, pipeline_name: str, run_id: str
+    store_text: str | None, pipeline_name: str, run_id: str
 ) -> Iterator[Callable[[str, str | None], None]]:
-    """Record one `millpond run` in the FileStore at `path`; a no-op when `path` is None.
+    """Record one `millpond run` in the store that `store_text` names; a no-op when it is None.
 
     Stores a `running` record on entry and yields a function that takes the
     final status and error text. Leaving the block without calling it, or
     with an exception, records the run as failed (canceled for
     KeyboardInterrupt). Runs that exited processes left `running` are closed
-    first. Raises StoreOptionError when the store cannot be opened and the
-    store's error when the `running` record cannot be stored.
+    first. Raises StoreOptionError when the store cannot be opened and
+    RunNotRecordedError when the `running` record cannot be stored. The
+    store is closed on exit, which stops a database store's lease heartbeat.
     """
-    if path is None:
+    if store_text is None:
         yield _ignore_outcome
         return
+    location = parse_store(store_text)
+    store = open_store(location)
     try:
-        store = FileStore(path)
-    except (OSError, ValueError, TypeError) as error:
-        raise StoreOptionError(f"cannot open the run store {path}: {error}") from error
+        with _recording(store, location, pipeline_name, run_id) as record_outcome:
+            yield record_outcome
+    finally:
+        store.close()
 
+
+@contextmanager
+def _recording(
+    store: ClosableStore, location: StoreLocation, pipeline_name: str, run_id: str
+) -> Iterator[Callable[[str, str | None], None]]:
     recorder = RunRecorder(store)
     started = RunRecord(
         id=run_id,
@@ -402,8 +455,14 @@ def recorded_run(
     )
     outcome: list[tuple[str, str | None]] = []
     try:
-        recorder.recover_once()
-        recorder.begin(started)
+        try:
+            recorder.recover_once()
+            recorder.begin(started)
+        except _store_errors() as error:
+            raise RunNotRecordedError(
+                f"cannot record the run in {location.display}, so it did not start: "
+                f"{describe_error(location, error)}"
+            ) from error
         try:
             yield lambda status, error: outcome.append((status, error))
         except KeyboardInterrupt:
@@ -418,7 +477,11 @@ def recorded_run(
             recorder.flush()
     finally:
         recorder.close()
-        store.close()
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """Return the errors a store raises when its file or database fails."""
+    return (OSError, *database_errors())
 
 
 def _ignore_outcome(status: str, error: str | None) -> None:

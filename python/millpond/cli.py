@@ -1,8 +1,8 @@
 """The `millpond` command line (also `python -m millpond`).
 
 Exit codes: 0 success, 1 the pipeline failed, 2 bad input (a usage error, a
-TARGET that cannot be loaded, or a pipeline without a reader or writer), 130
-interrupted by Ctrl-C (SIGINT).
+TARGET that cannot be loaded, a pipeline without a reader or writer, or a
+--store that cannot be opened), 130 interrupted by Ctrl-C (SIGINT).
 
 `millpond run TARGET --json` prints one JSON object on stdout with these keys:
 
@@ -25,10 +25,13 @@ start is `--after`, or the current time truncated to whole seconds. A
 schedule that ends before N times prints those it has plus a note on stderr,
 and exits 0. Invalid input exits 2.
 
-`millpond run TARGET --store PATH` also records the run in the FileStore at
-PATH: a `running` record before the pipeline starts and the final record
-after it ends. A store that cannot be opened exits 2, and a `running` record
-that cannot be stored exits 1 without running the pipeline.
+`millpond run TARGET --store STORE` also records the run in STORE, a
+FileStore path, a `sqlite:` URL or a `postgresql://` URL (see
+`millpond._cli_store`): a `running` record before the pipeline starts and
+the final record after it ends. A store that cannot be opened (an unknown
+URL scheme, a missing folder, psycopg not installed, a server that refuses
+the connection) exits 2, and a `running` record that cannot be stored exits
+1 without running the pipeline.
 
 `millpond serve TARGET` and `millpond runs` are described in
 `millpond._cli_orchestrator`.
@@ -54,12 +57,13 @@ from typing import Final
 
 import millpond
 from millpond._cli_orchestrator import (
-    StoreOptionError,
+    RunNotRecordedError,
     add_runs_command,
     add_serve_command,
     add_store_option,
     recorded_run,
 )
+from millpond._cli_store import StoreOptionError
 from millpond._target import TargetError, loaded_module, parse_target, resolve
 from millpond.etl import Cancelled, Context, Pipeline, PipelineConfigError, PipelineError
 from millpond.scheduler import parse_schedule, upcoming
@@ -193,7 +197,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run one pipeline once and print a summary",
         description=(
             "Run one pipeline once and print a summary. Exit status: 0 success, "
-            "1 the pipeline failed, 2 the TARGET cannot be loaded, 130 interrupted. "
+            "1 the pipeline failed or its running record could not be stored, 2 the TARGET "
+            "or the --store cannot be loaded, 130 interrupted. "
             "The first Ctrl-C cancels the run between records; a second one stops at once. "
             "A run that finishes before its next check still exits 0. A SIGINT that was "
             "ignored when millpond started (a background job of a script) stays ignored."
@@ -307,13 +312,8 @@ def _run_command(args: argparse.Namespace) -> int:
     except StoreOptionError as error:
         _error(str(error), error, verbose=verbose)
         return EXIT_USAGE
-    except OSError as error:
-        # Only the store raises OSError here: the run's own errors are its outcome.
-        _error(
-            f"cannot record the run in {args.store}, so it did not start: {error}",
-            error,
-            verbose=verbose,
-        )
+    except RunNotRecordedError as error:
+        _error(str(error), error, verbose=verbose)
         return EXIT_FAILED
 
 
