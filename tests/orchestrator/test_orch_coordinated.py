@@ -18,12 +18,13 @@ from orch_support import noop_pipeline, sleeping_pipeline, wait_for
 
 from millpond.etl import Pipeline
 from millpond.orchestrator import (
+    Claim,
+    CoordinatedStore,
     Orchestrator,
     ReadableStore,
     RunRecord,
     RunStatus,
 )
-from millpond.orchestrator._store import Claim, CoordinatedStore
 from millpond.scheduler import every
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
