@@ -213,7 +213,7 @@ def start_child(code: str, database: Database, *args: str) -> subprocess.Popen[s
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, step: float = 0.02) -> float:
-    """Poll `condition` until it holds and return the seconds waited; raise after `timeout`."""
+    """Poll `condition` until it is true and return the seconds waited; raise after `timeout`."""
     started = time.monotonic()
     while True:
         if condition():

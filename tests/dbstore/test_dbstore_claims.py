@@ -70,7 +70,7 @@ def test_final_upsert_keeps_the_attempt(database: Database):
     assert database.query("SELECT attempt FROM millpond_runs") == [(4,)]
 
 
-def test_exclusive_claim_is_busy_while_a_run_is_live(database: Database):
+def test_exclusive_claim_busy_during_live_run(database: Database):
     first = database.open(instance_id="a")
     second = database.open(instance_id="b")
     record = running(1)
@@ -101,7 +101,7 @@ def test_exclusive_claim_after_the_run_ended(database: Database):
     assert store.claim_run(running(2), exclusive=True) is Claim.CLAIMED
 
 
-def test_manual_running_record_makes_exclusive_claims_busy(database: Database):
+def test_manual_run_makes_exclusive_busy(database: Database):
     store = database.open()
     store.upsert_run(make_record(1, status=RunStatus.RUNNING))
 
@@ -122,7 +122,7 @@ def test_busy_ignores_runs_of_expired_leases(database: Database):
     assert survivor.get_run("run-1").status is RunStatus.RUNNING
 
 
-def test_busy_ignores_runs_without_owner_or_lease(database: Database):
+def test_busy_ignores_unowned_runs(database: Database):
     store = database.open()
     store.upsert_run(make_record(0, status=RunStatus.SUCCEEDED))
     database.insert_run(running(1), owner=None)

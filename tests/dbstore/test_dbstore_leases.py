@@ -77,7 +77,7 @@ def test_close_abandoned_closes_only_dead_runs(database: Database, caplog):
     assert live.close_abandoned() == []
 
 
-def test_close_abandoned_keeps_live_runs_of_other_instances(database: Database):
+def test_close_abandoned_keeps_live_runs(database: Database):
     first = database.open(instance_id="first")
     second = database.open(instance_id="second")
     first.claim_run(running(1))
@@ -88,7 +88,7 @@ def test_close_abandoned_keeps_live_runs_of_other_instances(database: Database):
     assert [record.status for record in first.list_runs()] == [RunStatus.RUNNING] * 2
 
 
-def test_close_abandoned_deletes_long_expired_instances(database: Database):
+def test_close_abandoned_deletes_old_instances(database: Database):
     store = database.open(instance_id="reader")
     now = database.now()
     database.insert_instance("old", expires_at=now - timedelta(hours=1))
@@ -181,7 +181,7 @@ def test_heartbeat_closes_abandoned_runs(database: Database):
     assert survivor.get_run("run-2").error == "abandoned: lease of instance crashed expired"
 
 
-def test_heartbeat_failures_are_logged_and_retried(database: Database, caplog):
+def test_heartbeat_failures_logged_and_retried(database: Database, caplog):
     store = database.open(instance_id="flaky", lease=SHORT_LEASE)
     with caplog.at_level(logging.INFO, logger="millpond.orchestrator"):
         store.upsert_run(make_record(1))
@@ -208,7 +208,7 @@ def test_heartbeat_failures_are_logged_and_retried(database: Database, caplog):
     assert database.instance_expiry("flaky") > database.now()
 
 
-def test_close_deletes_the_lease_without_running_runs(database: Database):
+def test_close_deletes_idle_lease(database: Database):
     store = database.open(instance_id="done")
     store.claim_run(running(1))
     store.upsert_run(finished(running(1), RunStatus.SUCCEEDED))
@@ -219,7 +219,7 @@ def test_close_deletes_the_lease_without_running_runs(database: Database):
     assert database.instance_ids() == set()
 
 
-def test_close_keeps_the_lease_of_running_runs(database: Database):
+def test_close_keeps_lease_of_running_runs(database: Database):
     store = database.open(instance_id="busy", lease=SHORT_LEASE)
     store.claim_run(running(1))
 
@@ -233,7 +233,7 @@ def test_close_keeps_the_lease_of_running_runs(database: Database):
     assert database.open().close_abandoned()[0].id == "run-1"
 
 
-def test_close_is_idempotent_and_later_use_raises(database: Database):
+def test_close_twice_then_use_raises(database: Database):
     store = database.open()
     store.upsert_run(make_record(1))
     store.close()
@@ -286,7 +286,7 @@ def test_threads_share_a_store(database: Database):
     assert {record.status for record in records} == {RunStatus.SUCCEEDED}
 
 
-def test_instance_id_defaults_to_host_pid_and_random_hex(database: Database):
+def test_default_instance_id_format(database: Database):
     first = database.open()
     second = database.open()
 

@@ -134,7 +134,7 @@ def test_sqlite_read_only_folder_raises():
         shutil.rmtree(folder)
 
 
-def test_sqlite_file_that_is_not_a_database_raises(tmp_path):
+def test_sqlite_non_database_file_raises(tmp_path):
     path = tmp_path / "runs.db"
     path.write_bytes(b"this is a text file, not a SQLite database\n" * 100)
 
@@ -211,7 +211,7 @@ def test_postgres_invalid_dsn_hides_the_password():
     assert caught.value.__suppress_context__
 
 
-def test_postgres_failed_connection_names_the_server_not_the_password():
+def test_postgres_connect_error_hides_password():
     psycopg = pytest.importorskip("psycopg")
     # Port 1 on loopback refuses connections at once.
     with pytest.raises(psycopg.OperationalError) as caught:
@@ -258,7 +258,7 @@ print(sorted(name for name in sys.modules if name.startswith("psycopg")))
 """
 
 
-def test_orchestrator_import_does_not_load_psycopg():
+def test_import_does_not_load_psycopg():
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_CHILD],
         capture_output=True,
@@ -270,7 +270,7 @@ def test_orchestrator_import_does_not_load_psycopg():
     assert result.stdout == "[]\n"
 
 
-def test_postgres_open_logs_and_repr_hide_the_password(postgres_database: Database, caplog):
+def test_postgres_log_and_repr_hide_password(postgres_database: Database, caplog):
     from psycopg.conninfo import make_conninfo  # noqa: PLC0415
 
     # The test server trusts loopback connections, so any password is accepted.
@@ -286,7 +286,7 @@ def test_postgres_open_logs_and_repr_hide_the_password(postgres_database: Databa
     assert repr(store).startswith("PostgresStore('host=")
 
 
-def test_postgres_rejects_a_database_that_is_not_utf8(postgres_dsn: str):
+def test_postgres_non_utf8_database_raises(postgres_dsn: str):
     import psycopg  # noqa: PLC0415
     from psycopg.conninfo import make_conninfo  # noqa: PLC0415
 
@@ -308,7 +308,7 @@ def test_postgres_rejects_a_database_that_is_not_utf8(postgres_dsn: str):
             connection.execute(f"DROP DATABASE {name}")
 
 
-def test_postgres_uses_the_first_schema_of_the_search_path(postgres_database: Database):
+def test_postgres_tables_in_search_path_schema(postgres_database: Database):
     import psycopg  # noqa: PLC0415
 
     postgres_database.open().upsert_run(make_record(1))
@@ -329,8 +329,8 @@ def test_postgres_uses_the_first_schema_of_the_search_path(postgres_database: Da
     [
         ("2", "has schema version 2, but this millpond reads versions up to 1: upgrade millpond"),
         ("999", "has schema version 999, but this millpond reads versions up to 1"),
-        ("one", "millpond_meta holds an invalid schema_version 'one'"),
-        ("0", "millpond_meta holds an invalid schema_version '0'"),
+        ("one", "millpond_meta contains an invalid schema_version 'one'"),
+        ("0", "millpond_meta contains an invalid schema_version '0'"),
     ],
 )
 def test_unknown_schema_version_raises(database: Database, stored, message):
@@ -393,3 +393,63 @@ def test_postgres_schemas_are_separate(postgres_dsn: str, postgres_database: Dat
     finally:
         with psycopg.connect(postgres_dsn, autocommit=True) as connection:
             connection.execute(f"DROP SCHEMA {other_schema} CASCADE")
+
+
+def test_postgres_survives_terminated_connections(postgres_database: Database):
+    import psycopg  # noqa: PLC0415
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+
+    name = f"millpond-{uuid.uuid4().hex[:8]}"
+    target = make_conninfo(postgres_database.target, application_name=name)
+    with PostgresStore(target, min_size=2, max_size=2) as store:
+        store.upsert_run(make_record(1))
+        with psycopg.connect(postgres_database.target, autocommit=True) as connection:
+            terminated = connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (name,),
+            ).fetchall()
+        assert terminated == [(True,), (True,)]
+
+        store.upsert_run(make_record(2))
+
+        assert [record.id for record in store.list_runs()] == ["run-2", "run-1"]
+
+
+def test_postgres_tables_need_no_create_privilege(postgres_dsn: str):
+    import psycopg  # noqa: PLC0415
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: PLC0415
+
+    suffix = uuid.uuid4().hex[:12]
+    schema, role = f"millpond_test_{suffix}", f"millpond_dml_{suffix}"
+    owner_dsn = schema_dsn(postgres_dsn, schema)
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        try:
+            connection.execute(f"CREATE ROLE {role} LOGIN")
+        except psycopg.errors.InsufficientPrivilege:
+            pytest.skip("the test user may not create roles")
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        PostgresStore(owner_dsn).close()
+        with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+            connection.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            connection.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            )
+        options = conninfo_to_dict(owner_dsn)["options"]
+        role_dsn = make_conninfo(postgres_dsn, user=role, options=options)
+
+        with PostgresStore(role_dsn, lease=timedelta(seconds=1)) as store:
+            assert store.claim_run(running(1)) is Claim.CLAIMED
+            assert store.close_abandoned() == []
+            assert store.list_runs() == [running(1)]
+        with (
+            psycopg.connect(role_dsn) as connection,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            connection.execute("CREATE TABLE probe (x int)")
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+            connection.execute(f"DROP OWNED BY {role}")
+            connection.execute(f"DROP ROLE {role}")

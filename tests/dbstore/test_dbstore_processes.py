@@ -108,7 +108,7 @@ def kill(holder: subprocess.Popen[str]) -> None:
     assert holder.returncode == -signal.SIGKILL
 
 
-def test_heartbeat_closes_the_run_of_a_killed_process(database: Database, start_holder):
+def test_heartbeat_closes_killed_process_run(database: Database, start_holder):
     holder, instance_id = start_holder()
     survivor = database.open(lease=LEASE)
     survivor.upsert_run(make_record(1))
@@ -128,7 +128,7 @@ def test_heartbeat_closes_the_run_of_a_killed_process(database: Database, start_
     assert record.ended_at >= record.started_at
 
 
-def test_close_abandoned_closes_the_run_of_a_killed_process(database: Database, start_holder):
+def test_close_abandoned_after_process_kill(database: Database, start_holder):
     holder, instance_id = start_holder()
     # This store never writes, so it has no heartbeat of its own.
     survivor = database.open()
@@ -150,7 +150,7 @@ def test_close_abandoned_closes_the_run_of_a_killed_process(database: Database, 
 
 
 @pytest.mark.parametrize("exclusive", [False, True])
-def test_slot_of_a_killed_process_stays_taken(database: Database, start_holder, exclusive):
+def test_killed_process_slot_stays_taken(database: Database, start_holder, exclusive):
     holder, _ = start_holder()
     survivor = database.open()
     kill(holder)

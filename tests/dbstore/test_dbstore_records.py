@@ -112,7 +112,7 @@ def test_times_round_trip_exactly(database: Database, started_at, ended_at, sche
     assert stored.scheduled_for == record.scheduled_for
 
 
-def test_postgres_far_times_in_a_far_east_session_zone(postgres_database: Database):
+def test_postgres_far_times_in_far_east_zone(postgres_database: Database):
     from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: PLC0415
 
     # The session zone asked for is +14:00, where the end of year 9999 UTC is in year 10000.
@@ -241,7 +241,7 @@ def test_running_record_becomes_final(database: Database):
     assert store.get_run(record.id) == done
 
 
-def test_running_record_is_updated_while_running(database: Database):
+def test_running_record_updated_while_running(database: Database):
     store = database.open()
     record = running(1)
     store.upsert_run(record)
@@ -311,7 +311,7 @@ def test_final_record_with_new_error_is_ignored(database: Database, caplog):
     assert len(caplog.records) == 1
 
 
-def test_running_records_are_owned_by_the_instance(database: Database):
+def test_running_records_owned_by_instance(database: Database):
     store = database.open(instance_id="host-a:1")
     record = running(1)
     store.upsert_run(record)

@@ -465,7 +465,7 @@ def _configure(connection: psycopg.Connection[Any]) -> None:
 
 
 def _create_schema(connection: psycopg.Connection[Any], where: str) -> None:
-    """Create the tables unless they exist, then check the schema version; needs autocommit."""
+    """Create the tables unless they exist, then check the schema version (autocommit mode)."""
     encoding = connection.execute("SHOW server_encoding").fetchone()
     if encoding is None or str(encoding[0]).upper() not in {"UTF8", "UTF-8"}:
         found = None if encoding is None else encoding[0]

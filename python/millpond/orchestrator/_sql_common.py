@@ -1,4 +1,4 @@
-"""What `SQLiteStore` and `PostgresStore` share: argument checks, the instance lease and logging.
+"""Shared parts of `SQLiteStore` and `PostgresStore`: argument checks, instance leases, logs.
 
 `SQLStore` implements the public methods of a `CoordinatedStore` once: it
 checks arguments, registers the instance lease before the first write, runs
@@ -82,7 +82,7 @@ def check_schema_version(value: object, where: str) -> None:
     text = str(value)
     if not text.isascii() or not text.isdigit():
         raise ValueError(
-            f"{where}: millpond_meta holds an invalid schema_version {value!r}, expected "
+            f"{where}: millpond_meta contains an invalid schema_version {value!r}, expected "
             f"{str(SCHEMA_VERSION)!r}; the tables were not created by millpond"
         )
     version = int(text)
@@ -92,7 +92,7 @@ def check_schema_version(value: object, where: str) -> None:
             f"{SCHEMA_VERSION}: upgrade millpond to use this database"
         )
     if version < 1:
-        raise ValueError(f"{where}: millpond_meta holds an invalid schema_version {value!r}")
+        raise ValueError(f"{where}: millpond_meta contains an invalid schema_version {value!r}")
 
 
 def slot_taken_error(record: RunRecord) -> ValueError:
@@ -193,7 +193,7 @@ class SQLStore(ABC):
     """The public behaviour of a `CoordinatedStore` on a SQL database.
 
     Subclasses implement the abstract methods, each in one transaction, and
-    call `_check_open()` or raise ValueError once `_disconnect()` has run.
+    raise ValueError from them once `_disconnect()` has run.
     """
 
     def __init__(self, instance_id: object, lease: object) -> None:

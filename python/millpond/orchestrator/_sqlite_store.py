@@ -180,10 +180,10 @@ class SQLiteStore(SQLStore):
     on a local file system, not on a network share.
 
     Raises FileNotFoundError, NotADirectoryError or PermissionError naming the
-    folder when it is missing, not a folder or not writable,
-    IsADirectoryError when `path` is a folder, sqlite3.DatabaseError naming
-    the path for a file that is not a SQLite database, and ValueError when
-    the database has a newer schema than this millpond reads.
+    folder when it is missing, not a folder or not writable. Raises
+    IsADirectoryError when `path` is a folder, and sqlite3.DatabaseError
+    naming the path for a file that is not a SQLite database. Raises
+    ValueError when the database has a newer schema than this millpond reads.
     """
 
     def __init__(
