@@ -10,15 +10,19 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyType};
 
 use crate::store_core::{self, Core, Retention, StoreError};
 use crate::store_format::{
-    encode_journal_line, record_problem, FieldState, Record, RecordRef, FIELDS,
+    encode_journal_line, record_problem, FieldState, Record, RecordRef, ENDED_AT, FIELDS,
+    SCHEDULED_FOR, STARTED_AT, STATUS,
 };
 
 /// Name of the module that defines the shared `StoreCorruptError`.
 const ERRORS_MODULE: &str = "millpond._store_errors";
+
+/// Name of the module that defines `RunRecord`, `RunStatus` and `record_to_fields`.
+const RECORDS_MODULE: &str = "millpond.orchestrator._records";
 
 /// The snapshot, journal and lock files of one store, and its runs as last read.
 ///
@@ -70,6 +74,27 @@ impl FileStoreCore {
 
     fn upsert(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<u64> {
         let line = journal_line(record);
+        self.run(py, |core| {
+            core.check_usable()?;
+            let line = line.as_ref().map_err(Clone::clone)?;
+            core.upsert(line)
+        })
+    }
+
+    /// Append a `RunRecord` and return the journal's size after it.
+    ///
+    /// The pure core runs `upsert(record_to_fields(record))`. Here the
+    /// attributes are read and the times formatted without that call, when
+    /// every attribute has the type that the `RunRecord` constructor gives
+    /// it. Any other object goes through `record_to_fields` too, so both
+    /// cores raise the same errors for it.
+    fn upsert_record(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let line = if let Some(line) = run_record_line(record)? {
+            line
+        } else {
+            let convert = records_module(py)?.getattr("record_to_fields")?;
+            journal_line(&convert.call1((record,))?)
+        };
         self.run(py, |core| {
             core.check_usable()?;
             let line = line.as_ref().map_err(Clone::clone)?;
@@ -262,7 +287,6 @@ fn byte_threshold(value: &Bound<'_, PyAny>) -> PyResult<Result<i64, ArgumentErro
 
 /// Check a record dict and encode its journal line.
 fn journal_line(record: &Bound<'_, PyAny>) -> Result<Vec<u8>, ArgumentError> {
-    let invalid = |problem: String| ArgumentError::Value(format!("invalid run record: {problem}"));
     let Ok(record) = record.cast::<PyDict>() else {
         return Err(ArgumentError::Type(format!(
             "record must be a dict, not {}",
@@ -282,13 +306,7 @@ fn journal_line(record: &Bound<'_, PyAny>) -> Result<Vec<u8>, ArgumentError> {
     }
     let fields: [FieldState<'_>; 8] = std::array::from_fn(|index| match &values[index] {
         None => FieldState::Missing,
-        Some(value) if value.is_none() => FieldState::Null,
-        Some(value) => match value.cast::<PyString>() {
-            Ok(text) => text
-                .to_str()
-                .map_or(FieldState::LoneSurrogate, FieldState::Text),
-            Err(_) => FieldState::Other,
-        },
+        Some(value) => field_state(value),
     });
 
     // Any key besides the fields; only str keys can be named in a message.
@@ -311,10 +329,147 @@ fn journal_line(record: &Bound<'_, PyAny>) -> Result<Vec<u8>, ArgumentError> {
             }
         }
     }
-    if let Some(problem) = record_problem(&fields, || extra) {
-        return Err(invalid(problem));
+    encode_checked(&fields, || extra)
+}
+
+/// The types that a `RunRecord` made by its constructor holds.
+struct RecordTypes {
+    run_record: Py<PyType>,
+    run_status: Py<PyType>,
+    datetime: Py<PyType>,
+}
+
+fn records_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    py.import(RECORDS_MODULE)
+}
+
+fn record_types(py: Python<'_>) -> PyResult<&RecordTypes> {
+    static TYPES: PyOnceLock<RecordTypes> = PyOnceLock::new();
+    TYPES.get_or_try_init(py, || {
+        let module = records_module(py)?;
+        let class = |name: &str| -> PyResult<Py<PyType>> {
+            Ok(module.getattr(name)?.cast_into::<PyType>()?.unbind())
+        };
+        Ok(RecordTypes {
+            run_record: class("RunRecord")?,
+            run_status: class("RunStatus")?,
+            datetime: py
+                .import("datetime")?
+                .getattr("datetime")?
+                .cast_into::<PyType>()?
+                .unbind(),
+        })
+    })
+}
+
+/// Check and encode the journal line of a `RunRecord` whose attributes have
+/// the types its constructor gives them, or return `None` for any other
+/// object.
+fn run_record_line(record: &Bound<'_, PyAny>) -> PyResult<Option<Result<Vec<u8>, ArgumentError>>> {
+    let py = record.py();
+    let types = record_types(py)?;
+    if !record.get_type().is(types.run_record.bind(py)) {
+        return Ok(None);
+    }
+    let keys = field_keys(py);
+    let mut values = Vec::with_capacity(FIELDS.len());
+    for key in keys {
+        values.push(record.getattr(key.bind(py))?);
     }
 
+    // The status is a RunStatus member, a str whose text is its value.
+    if !values[STATUS].get_type().is(types.run_status.bind(py)) {
+        return Ok(None);
+    }
+    // Times are datetimes, formatted as `record_to_fields` does. Only
+    // `started_at` is required.
+    let mut times: [Option<String>; 8] = Default::default();
+    for index in [STARTED_AT, ENDED_AT, SCHEDULED_FOR] {
+        let value = &values[index];
+        if value.is_none() && index != STARTED_AT {
+            continue;
+        }
+        if !value.get_type().is(types.datetime.bind(py)) {
+            return Ok(None);
+        }
+        times[index] = Some(format_time(value)?);
+    }
+
+    let fields: [FieldState<'_>; 8] = std::array::from_fn(|index| match &times[index] {
+        Some(time) => FieldState::Text(time),
+        None => field_state(&values[index]),
+    });
+    Ok(Some(encode_checked(&fields, || None)))
+}
+
+/// Format a datetime as `record_to_fields` does: its own fields, whatever
+/// its time zone, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+fn format_time(time: &Bound<'_, PyAny>) -> PyResult<String> {
+    // Plain attribute lookups: under the limited C API, pyo3's datetime
+    // accessors call each descriptor from Python, which is slower.
+    let mut parts = [0_u32; 7];
+    for (part, name) in parts.iter_mut().zip(time_attributes(time.py())) {
+        *part = time.getattr(name.bind(time.py()))?.extract()?;
+    }
+    // `format!` takes about as long as reading the attributes, so the
+    // digits are written here. A datetime's parts are in range, and a
+    // larger value would show its last digits only.
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    for (part, (start, width)) in parts.iter().zip(TIME_LAYOUT) {
+        let mut value = *part;
+        for position in (start..start + width).rev() {
+            text[position] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    // Only ASCII digits and separators were written.
+    Ok(String::from_utf8(text.to_vec()).expect("ASCII"))
+}
+
+/// Start and width in `YYYY-MM-DDTHH:MM:SS.ffffffZ` of each part of a time.
+const TIME_LAYOUT: [(usize, usize); 7] =
+    [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2), (20, 6)];
+
+/// Return the interned names of a datetime's parts, largest first.
+fn time_attributes(py: Python<'_>) -> &[Py<PyString>; 7] {
+    static NAMES: PyOnceLock<[Py<PyString>; 7]> = PyOnceLock::new();
+    NAMES.get_or_init(py, || {
+        [
+            "year",
+            "month",
+            "day",
+            "hour",
+            "minute",
+            "second",
+            "microsecond",
+        ]
+        .map(|name| PyString::intern(py, name).unbind())
+    })
+}
+
+/// Return the state of a field value that is present.
+fn field_state<'a>(value: &'a Bound<'_, PyAny>) -> FieldState<'a> {
+    if value.is_none() {
+        return FieldState::Null;
+    }
+    match value.cast::<PyString>() {
+        Ok(text) => text
+            .to_str()
+            .map_or(FieldState::LoneSurrogate, FieldState::Text),
+        Err(_) => FieldState::Other,
+    }
+}
+
+/// Check a record's fields and encode its journal line.
+fn encode_checked(
+    fields: &[FieldState<'_>; 8],
+    extra_key: impl FnOnce() -> Option<String>,
+) -> Result<Vec<u8>, ArgumentError> {
+    if let Some(problem) = record_problem(fields, extra_key) {
+        return Err(ArgumentError::Value(format!(
+            "invalid run record: {problem}"
+        )));
+    }
     let record = RecordRef {
         fields: fields.map(|state| match state {
             FieldState::Text(text) => Some(text),

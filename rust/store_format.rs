@@ -36,6 +36,7 @@ pub const PIPELINE_NAME: usize = 1;
 pub const STATUS: usize = 3;
 pub const STARTED_AT: usize = 4;
 pub const ENDED_AT: usize = 5;
+pub const SCHEDULED_FOR: usize = 7;
 
 const STATUSES: [&str; 4] = ["running", "succeeded", "failed", "canceled"];
 const VERSION: &str = "1";

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from typing import Final, final
 
 from millpond._store_errors import StoreCorruptError as StoreCorruptError
+from millpond.orchestrator._records import RunRecord
 
 __all__ = [
     "MAX_US",
@@ -249,6 +250,15 @@ class FileStoreCore:
         journal is truncated back to its size before and OSError raised.
         Raises TypeError for a non-dict and ValueError `invalid run record:
         ...` for an invalid record. Never compacts.
+        """
+
+    def upsert_record(self, record: RunRecord) -> int:
+        """Append a `RunRecord` as `upsert(record_to_fields(record))` does.
+
+        Reads the attributes and formats the times without calling
+        `record_to_fields`, unless an attribute has a type that the RunRecord
+        constructor never gives it: then it calls `record_to_fields`, so
+        that errors match the pure core's.
         """
 
     def get(self, run_id: str) -> dict[str, str | None] | None:

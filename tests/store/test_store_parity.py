@@ -6,6 +6,7 @@ import contextlib
 import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from store_support import folder_bytes, start_child
 
 from millpond._pure.store_format import FIELDS, encode_journal_line, encode_snapshot
-from millpond.orchestrator import FileStore, StoreCorruptError
+from millpond.orchestrator import FileStore, RunRecord, RunStatus, StoreCorruptError
+from millpond.orchestrator._records import record_to_fields
 
 # Characters that exercise the encoders: escapes, DEL, line separators,
 # non-ASCII and astral characters. Lone surrogates cannot be encoded and are
@@ -453,3 +455,107 @@ def test_native_and_pure_processes_share_store(native, tmp_path):
     with FileStore(store_path) as store:
         assert len(store.list_runs(pipeline="native")) == count
         assert len(store.list_runs(pipeline="pure")) == count
+
+
+# --- RunRecord conversion ---------------------------------------------------------
+
+ODD_ZONES = st.sampled_from(
+    [timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=11, seconds=1))]
+)
+# Any UTC instant from year 1 to 9999, and local times a day inside that
+# range, which the RunRecord constructor converts to UTC.
+utc_times = st.datetimes().map(lambda naive: naive.replace(tzinfo=timezone.utc))
+local_times = st.datetimes(
+    min_value=datetime.min + timedelta(days=1),  # noqa: DTZ901 (hypothesis adds the zone)
+    max_value=datetime.max - timedelta(days=1),  # noqa: DTZ901 (as above)
+    timezones=ODD_ZONES,
+)
+record_times = utc_times | local_times
+# Error texts with lone surrogates and surrogate pairs, which the constructor replaces.
+error_texts = st.lists(
+    TEXT_CHARACTERS | SPECIAL_TEXT | st.sampled_from(["\ud800", "\udfff", "\ud83d\ude00"]),
+    max_size=12,
+).map("".join)
+run_records = st.builds(
+    RunRecord,
+    id=run_ids | texts.map("id-{}".format),
+    pipeline_name=st.sampled_from(["orders", "café", "p\x01", "\u2028x"]),
+    job_id=st.sampled_from(["job-a", "job\tb"]),
+    status=st.sampled_from([*RunStatus, "running", "canceled"]),
+    started_at=record_times,
+    ended_at=st.none() | record_times,
+    error=st.none() | error_texts,
+    scheduled_for=st.none() | record_times,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(run_records, min_size=1, max_size=6))
+def test_run_records_same_journal_bytes(native, pure, parity_root, records):
+    expected = b"".join(encode_journal_line(record_to_fields(record)) for record in records)
+    for name, module in (("native", native), ("pure", pure)):
+        folder = parity_root / f"records-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        core = module.FileStoreCore(str(folder / "state.json"), durable=False)
+        sizes = [core.upsert_record(record) for record in records]
+        journal = (folder / "state.json.journal").read_bytes()
+        # Compare before close, which compacts.
+        assert journal == expected, name
+        assert sizes[-1] == len(expected), name
+        core.close()
+
+
+def altered(record: RunRecord, **changes: object) -> RunRecord:
+    """Return a copy of `record` with attributes set past the constructor's checks."""
+    copy = RunRecord(**{name: getattr(record, name) for name in FIELDS})
+    for name, value in changes.items():
+        object.__setattr__(copy, name, value)
+    return copy
+
+
+class RecordSubclass(RunRecord):
+    __slots__ = ()
+
+
+class TimeSubclass(datetime):
+    pass
+
+
+VALID_RECORD = RunRecord(
+    "run-0", "orders", "job-0", "failed", datetime(2024, 1, 1, tzinfo=timezone.utc), None, "e"
+)
+ODD_OBJECTS = {
+    "plain str status": altered(VALID_RECORD, status="running"),
+    "bad status": altered(VALID_RECORD, status="done"),
+    "blank id": altered(VALID_RECORD, id=" "),
+    "id with lone surrogate": altered(VALID_RECORD, id="a\ud800"),
+    "int job id": altered(VALID_RECORD, job_id=5),
+    "local time": altered(
+        VALID_RECORD, started_at=datetime(2024, 1, 1, 3, tzinfo=timezone(timedelta(hours=3)))
+    ),
+    "naive time": altered(VALID_RECORD, ended_at=datetime(2024, 1, 1)),  # noqa: DTZ001 (the case)
+    "str time": altered(VALID_RECORD, ended_at="2024-01-01T00:00:00.000000Z"),
+    "no start": altered(VALID_RECORD, started_at=None),
+    "datetime subclass": altered(
+        VALID_RECORD, scheduled_for=TimeSubclass(2024, 1, 1, tzinfo=timezone.utc)
+    ),
+    "subclass": RecordSubclass(*(getattr(VALID_RECORD, name) for name in FIELDS)),
+    "not a record": {"id": "run-0"},
+}
+
+
+@pytest.mark.parametrize("record", ODD_OBJECTS.values(), ids=ODD_OBJECTS.keys())
+def test_odd_run_records_same_outcome(native, pure, tmp_path, record):
+    results = []
+    for name, module in (("native", native), ("pure", pure)):
+        folder = tmp_path / name
+        folder.mkdir()
+        core = module.FileStoreCore(str(folder / "state.json"))
+        try:
+            result = ("ok", core.upsert_record(record))
+        except (AttributeError, TypeError, ValueError) as error:
+            result = ("error", (type(error).__name__, str(error)))
+        results.append((result, folder_bytes(folder)))
+        core.close()
+    assert results[0] == results[1]

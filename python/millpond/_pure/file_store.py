@@ -48,6 +48,8 @@ from millpond._store_errors import StoreCorruptError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from millpond.orchestrator._records import RunRecord
+
 __all__ = ["FileStoreCore"]
 
 _READ_CHUNK: Final = 1 << 16
@@ -161,6 +163,17 @@ class FileStoreCore:
                     os.ftruncate(fd, size)
                 raise
             return size + len(line)
+
+    def upsert_record(self, record: RunRecord) -> int:
+        """Append a `RunRecord` to the journal: `upsert(record_to_fields(record))`.
+
+        The native core reads the attributes and formats the times itself;
+        this is the behaviour it must match.
+        """
+        # Imported here: millpond.orchestrator imports this module through the backend.
+        from millpond.orchestrator._records import record_to_fields  # noqa: PLC0415
+
+        return self.upsert(record_to_fields(record))
 
     def get(self, run_id: str) -> Record | None:
         """Return a copy of the run with id `run_id`, or None when it is not stored."""

@@ -17,7 +17,6 @@ from millpond.orchestrator._records import (
     RunRecord,
     RunStatus,
     record_from_fields,
-    record_to_fields,
 )
 
 if TYPE_CHECKING:
@@ -135,10 +134,9 @@ class FileStore:
         """
         if not isinstance(record, RunRecord):
             raise TypeError(f"upsert_run() expects a RunRecord, not {type(record).__name__}")
-        fields = record_to_fields(record)
         with self._lock:
             self._check_open()
-            size = self._core.upsert(fields)
+            size = self._core.upsert_record(record)
             if size <= self._compact_bytes:
                 self._compact_at = self._compact_bytes
             elif size > self._compact_at:
