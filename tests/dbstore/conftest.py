@@ -8,53 +8,23 @@ fail when MILLPOND_REQUIRE_POSTGRES=1.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dbstore_support import DSN_ENV, REQUIRE_ENV, Database, schema_dsn
+from dbstore_support import Database
 
 BACKENDS = ["sqlite", "postgres"]
 
 
-@pytest.fixture(scope="session")
-def postgres_dsn() -> str:
-    """Return the test server's DSN; without one, skip, or fail when PostgreSQL is required."""
-    required = os.environ.get(REQUIRE_ENV) == "1"
-    dsn = os.environ.get(DSN_ENV, "")
-    problem = None
-    if not dsn:
-        problem = f"{DSN_ENV} is unset, so no PostgreSQL server is available for the tests"
-    else:
-        try:
-            import psycopg  # noqa: F401, PLC0415 (optional dependency)
-            import psycopg_pool  # noqa: F401, PLC0415 (optional dependency)
-        except ImportError as error:
-            problem = f"psycopg 3 and psycopg-pool are not installed ({error})"
-    if problem is not None:
-        if required:
-            pytest.fail(f"{problem}, but {REQUIRE_ENV}=1 requires the PostgreSQL tests")
-        pytest.skip(problem)
-    return dsn
-
-
 @pytest.fixture
-def postgres_database(postgres_dsn: str) -> Iterator[Database]:
+def postgres_database(postgres_schema_dsn: str) -> Iterator[Database]:
     """Return a Database on a new, empty schema of the test server, dropped at teardown."""
-    import psycopg  # noqa: PLC0415 (optional dependency)
-
-    schema = f"millpond_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    database = Database("postgres", schema_dsn(postgres_dsn, schema))
+    database = Database("postgres", postgres_schema_dsn)
     try:
         yield database
     finally:
         database.close_all()
-        with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from millpond.orchestrator import PostgresStore, RunRecord, RunStatus, SQLiteSto
 
 T0 = datetime(2024, 1, 1, 2, 0, tzinfo=timezone.utc)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-DSN_ENV = "MILLPOND_TEST_POSTGRES_DSN"
-REQUIRE_ENV = "MILLPOND_REQUIRE_POSTGRES"
 CHILD_TIMEOUT_SECONDS = 120
 
 # A child opens the store named by argv[1] and argv[2] ("sqlite PATH" or
