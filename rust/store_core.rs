@@ -8,7 +8,10 @@
 //! - `path`: the snapshot, rewritten whole by compaction (temp file, fsync,
 //!   rename, fsync of the folder).
 //! - `path + ".journal"`: one JSON line per upsert, replayed over the
-//!   snapshot (last write wins) and emptied by compaction.
+//!   snapshot (last write wins) and emptied by compaction. The file grows in
+//!   chunks of [`JOURNAL_CHUNK`] bytes, and spaces fill the rest of the last
+//!   chunk, so that most appends overwrite padding instead of growing the
+//!   file: `fdatasync` is faster when the size does not change.
 //! - `path + ".lock"`: held with `flock`, exclusive to write and shared to
 //!   read. It is never deleted.
 //! - `path + ".tmp-<pid>-<16 hex digits>"`: a snapshot being written. One
@@ -21,7 +24,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
 
-use rustix::fs::{Access, FlockOperation, Mode, OFlags};
+use rustix::fs::{Access, AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::store_format::{
@@ -31,6 +34,13 @@ use crate::store_format::{
 
 const READ_CHUNK: usize = 1 << 16;
 const FILE_MODE: u32 = 0o666;
+
+/// The journal's size after an append that does not fit in its padding is
+/// the next multiple of this many bytes.
+pub const JOURNAL_CHUNK: u64 = 1 << 16;
+
+/// The byte that fills the journal after its last line.
+const PADDING: u8 = b' ';
 
 /// The device and inode of a file: a changed value at a path means the file
 /// there was replaced.
@@ -287,42 +297,120 @@ fn remove_stale_temp_files(path: &str) -> Result<()> {
 
 // --- Files ------------------------------------------------------------------
 
+/// The identity and size of a file.
+#[derive(Clone, Copy, Debug)]
+struct FileStat {
+    id: FileId,
+    size: u64,
+}
+
+impl From<fs::Metadata> for FileStat {
+    fn from(metadata: fs::Metadata) -> FileStat {
+        FileStat {
+            id: (metadata.dev(), metadata.ino()),
+            size: metadata.len(),
+        }
+    }
+}
+
+/// Return the identity and size of the file at `path`, without asking for
+/// its timestamps.
+///
+/// Since Linux 6.13, reading a file's change time makes the next write store
+/// a fine-grained one, so every write after such a read dirties the inode.
+/// On ext4 under Linux 6.18 that made `fdatasync` after each journal write
+/// about a third slower, so on Linux `statx` requests the inode number and
+/// size only. The pure core has no `statx` and pays that cost.
+fn stat_path(path: &str) -> io::Result<FileStat> {
+    #[cfg(target_os = "linux")]
+    match rustix::fs::statx(rustix::fs::CWD, path, AtFlags::empty(), STAT_MASK) {
+        Ok(stat) => return Ok(from_statx(&stat)),
+        Err(Errno::NOSYS) => {}
+        Err(errno) => return Err(errno.into()),
+    }
+    fs::metadata(path).map(FileStat::from)
+}
+
+/// Return the identity and size of an open file, as [`stat_path`] does.
+fn stat_file(file: &File) -> Result<FileStat> {
+    #[cfg(target_os = "linux")]
+    match rustix::fs::statx(file, c"", AtFlags::EMPTY_PATH, STAT_MASK) {
+        Ok(stat) => return Ok(from_statx(&stat)),
+        Err(Errno::NOSYS) => {}
+        Err(errno) => return Err(on_descriptor(errno.into())),
+    }
+    file.metadata().map(FileStat::from).map_err(on_descriptor)
+}
+
+#[cfg(target_os = "linux")]
+const STAT_MASK: rustix::fs::StatxFlags =
+    rustix::fs::StatxFlags::INO.union(rustix::fs::StatxFlags::SIZE);
+
+#[cfg(target_os = "linux")]
+fn from_statx(stat: &rustix::fs::Statx) -> FileStat {
+    FileStat {
+        id: (
+            rustix::fs::makedev(stat.stx_dev_major, stat.stx_dev_minor),
+            stat.stx_ino,
+        ),
+        size: stat.stx_size,
+    }
+}
+
 fn file_id(path: &str) -> Result<Option<FileId>> {
-    match fs::metadata(path) {
-        Ok(metadata) => Ok(Some((metadata.dev(), metadata.ino()))),
+    match stat_path(path) {
+        Ok(stat) => Ok(Some(stat.id)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(on(path)(error)),
     }
 }
 
 fn open_file_id(file: Option<&File>) -> Result<Option<FileId>> {
-    let Some(file) = file else {
-        return Ok(None);
-    };
-    let metadata = file.metadata().map_err(on_descriptor)?;
-    Ok(Some((metadata.dev(), metadata.ino())))
+    file.map(|file| stat_file(file).map(|stat| stat.id))
+        .transpose()
 }
 
-fn file_size(path: &str) -> Result<u64> {
-    match fs::metadata(path) {
-        Ok(metadata) => Ok(metadata.len()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(error) => Err(on(path)(error)),
-    }
+/// Return the length of the journal's data: the offset after its last
+/// newline, or 0 when the journal has none or does not exist.
+fn journal_data_length(path: &str) -> Result<u64> {
+    let Some(file) = open_existing(path)? else {
+        return Ok(0);
+    };
+    let size = stat_file(&file)?.size;
+    Ok(last_line_end(&file, size)?.0)
 }
 
 /// Open `path` for reading, or return `None` when it does not exist.
 fn open_existing(path: &str) -> Result<Option<File>> {
-    match File::open(path) {
+    match open_no_atime(OpenOptions::new().read(true), path) {
         Ok(file) => Ok(Some(file)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(on(path)(error)),
     }
 }
 
+/// Open `path` with `O_NOATIME` where the system allows it.
+///
+/// The journal is read before every append, and each read would otherwise
+/// write the file's access time, which costs more than the read. Only the
+/// file's owner may set the flag, so others open the file without it.
+fn open_no_atime(options: &OpenOptions, path: &str) -> io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut with_flag = options.clone();
+        // O_NOATIME is 0o1000000 on Linux, so it fits the `int` of open(2).
+        with_flag.custom_flags(i32::try_from(OFlags::NOATIME.bits()).expect("fits an int"));
+        match with_flag.open(path) {
+            Err(error) if has_errno(&error, &[Errno::PERM]) => {}
+            result => return result,
+        }
+    }
+    options.open(path)
+}
+
 /// Read from `offset` to the end of the file.
 fn read_from(file: &File, mut offset: u64) -> Result<Vec<u8>> {
-    let size = file.metadata().map_err(on_descriptor)?.len();
+    let size = stat_file(file)?.size;
     let expected = usize::try_from(size.saturating_sub(offset)).unwrap_or(0);
     let mut data = Vec::with_capacity(expected);
     let mut chunk = vec![0; READ_CHUNK.max(expected)];
@@ -362,23 +450,62 @@ fn sync_folder(folder: &str) -> Result<()> {
     rustix::fs::fsync(&fd).map_err(|errno| on_descriptor(errno.into()))
 }
 
-/// Truncate the journal after its last newline and return the new size.
-fn cut_torn_tail(file: &File, size: u64) -> Result<u64> {
+/// Return where the journal's data ends: the offset after its last newline,
+/// or 0 without one, and the byte at that offset when the file goes on.
+///
+/// The rest of the file is the final line, which has no newline: padding,
+/// a torn write, or a torn write followed by padding. Only the data and the
+/// bytes from the end are read, so the cost does not grow with the journal.
+fn last_line_end(file: &File, size: u64) -> Result<(u64, Option<u8>)> {
     let mut end = size;
     let mut chunk = vec![0; READ_CHUNK];
+    let mut next = None;
     while end > 0 {
         let start = end.saturating_sub(READ_CHUNK as u64);
         // The span is at most READ_CHUNK bytes long.
         let span = &mut chunk[..usize::try_from(end - start).expect("at most READ_CHUNK")];
         file.read_exact_at(span, start).map_err(on_descriptor)?;
-        if let Some(newline) = span.iter().rposition(|&byte| byte == b'\n') {
-            end = start + newline as u64 + 1;
-            break;
+        if let Some(newline) = memchr::memrchr(b'\n', span) {
+            // After the last byte read, `next` is the first byte of the span
+            // read before, or `None` at the end of the file.
+            if let Some(&byte) = span.get(newline + 1) {
+                next = Some(byte);
+            }
+            return Ok((start + newline as u64 + 1, next));
         }
+        next = Some(span[0]);
         end = start;
     }
-    file.set_len(end).map_err(on_descriptor)?;
-    Ok(end)
+    Ok((0, next))
+}
+
+/// Return whether the journal's data still ends at `end`: a line starts at
+/// `end`, and the file ends there or has padding next.
+///
+/// Every complete line that a writer appends starts with `{`, so a line that
+/// starts with padding is the final line. Reading two bytes checks this,
+/// where finding the end from scratch reads the padding.
+fn checked_data_end(file: &File, size: u64, end: u64) -> Result<bool> {
+    if end > size {
+        return Ok(false);
+    }
+    let start = end.saturating_sub(1);
+    let mut window = [0_u8; 2];
+    // At most two bytes: the one before `end` and the one at it.
+    let length = usize::try_from((end + 1).min(size) - start).expect("at most 2");
+    let window = &mut window[..length];
+    file.read_exact_at(window, start).map_err(on_descriptor)?;
+    let (before, at) = if end == 0 {
+        (None, window.first())
+    } else {
+        (window.first(), window.get(1))
+    };
+    Ok(before.is_none_or(|&byte| byte == b'\n') && at.is_none_or(|&byte| byte == PADDING))
+}
+
+/// Write all of `data` at `offset`.
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> Result<()> {
+    file.write_all_at(data, offset).map_err(on_descriptor)
 }
 
 /// Return a temp snapshot name: `<path>.tmp-<pid>-<16 hex digits>`.
@@ -447,7 +574,7 @@ fn truncate_journal(journal_path: &str) -> Result<()> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(error) => return Err(on(journal_path)(error)),
     };
-    if file.metadata().map_err(on_descriptor)?.len() > 0 {
+    if stat_file(&file)?.size > 0 {
         file.set_len(0).map_err(on_descriptor)?;
         sync_data(&file)?;
     }
@@ -496,6 +623,8 @@ pub struct Core {
     lock: Option<File>,
     journal: Option<File>,
     journal_id: Option<FileId>,
+    // The end of this core's last append to `journal`, checked before reuse.
+    journal_end: Option<u64>,
 
     // The state as last read: the runs, the files they came from (kept open
     // so that their inode numbers cannot be reused), and how far into the
@@ -529,6 +658,7 @@ impl Core {
             lock: Some(lock),
             journal: None,
             journal_id: None,
+            journal_end: None,
             runs: None,
             snapshot: None,
             journal_read: None,
@@ -600,47 +730,65 @@ impl Core {
         self.journal_read = None;
         self.lock = None;
         self.journal_id = None;
+        self.journal_end = None;
         self.runs = None;
     }
 
     // --- Public operations ---------------------------------------------------
 
-    /// Append one encoded journal line and return the journal's size after it.
+    /// Append one encoded journal line and return the journal's data length
+    /// after it: the offset after the line.
     ///
-    /// A torn final line left by a killed writer is cut off first. The line
-    /// is synced when the store is durable. If the append fails, the journal
-    /// is truncated back to its size before, and the error returned.
+    /// The line goes where the data ends, over padding. When it does not
+    /// fit, the file grows to the next multiple of [`JOURNAL_CHUNK`] bytes,
+    /// with spaces after the line. A torn final line left by a killed writer
+    /// is cut off first. The line is synced when the store is durable. If
+    /// the append fails, the journal is put back as it was, and the error
+    /// returned.
     ///
     /// # Errors
     ///
     /// Returns the OS error of a failed call.
     pub fn upsert(&mut self, line: &[u8]) -> Result<u64> {
         self.locked(FlockOperation::LockExclusive, |core| {
-            // Open the journal and cut a torn final line.
+            // Find where the data ends, and cut a torn final line.
             let durable = core.durable;
-            let journal = core.journal_for_append()?;
-            let mut size = journal.metadata().map_err(on_descriptor)?.len();
-            if size > 0 {
-                let mut last = [0];
-                journal
-                    .read_exact_at(&mut last, size - 1)
-                    .map_err(on_descriptor)?;
-                if last != *b"\n" {
-                    size = cut_torn_tail(journal, size)?;
+            let (journal, hint) = core.journal_for_append()?;
+            let mut size = stat_file(journal)?.size;
+            let end = match hint {
+                Some(end) if checked_data_end(journal, size, end)? => end,
+                _ => {
+                    let (end, next) = last_line_end(journal, size)?;
+                    if next.is_some_and(|byte| byte != PADDING) {
+                        journal.set_len(end).map_err(on_descriptor)?;
+                        size = end;
+                    }
+                    end
                 }
-            }
+            };
 
-            // Append, and leave the journal as it was if that fails.
-            let mut writer = journal;
-            let appended = writer
-                .write_all(line)
-                .map_err(on_descriptor)
-                .and_then(|()| if durable { sync_data(journal) } else { Ok(()) });
+            // Write the line, with padding up to the next chunk when it grows the file.
+            let line_end = end + line.len() as u64;
+            let written = if line_end <= size {
+                write_all_at(journal, line, end)
+            } else {
+                let grown = line_end.div_ceil(JOURNAL_CHUNK) * JOURNAL_CHUNK;
+                let mut data = Vec::with_capacity(usize::try_from(grown - end).unwrap_or(0));
+                data.extend_from_slice(line);
+                data.resize(data.capacity(), PADDING);
+                write_all_at(journal, &data, end)
+            };
+            let appended = written.and_then(|()| if durable { sync_data(journal) } else { Ok(()) });
+
+            // Leave the journal as it was if that failed.
             if let Err(error) = appended {
+                let overwritten = usize::try_from(line_end.min(size) - end).unwrap_or(0);
+                let _ = journal.write_all_at(&vec![PADDING; overwritten], end);
                 let _ = journal.set_len(size);
                 return Err(error);
             }
-            Ok(size + line.len() as u64)
+            core.journal_end = Some(line_end);
+            Ok(line_end)
         })
     }
 
@@ -704,22 +852,21 @@ impl Core {
 
     // --- Journal and reading ---------------------------------------------------
 
-    /// Return the current journal file, creating it if needed.
+    /// Return the current journal file, creating it if needed, and where
+    /// the last append to it by this core ended.
     ///
     /// Repair may have moved the journal aside, so the open file is checked
     /// against the path each time.
-    fn journal_for_append(&mut self) -> Result<&File> {
+    fn journal_for_append(&mut self) -> Result<(&File, Option<u64>)> {
         let current = file_id(&self.journal_path)?;
         let reusable = self.journal.is_some() && current.is_some() && current == self.journal_id;
         if !reusable {
             self.journal = None;
-            let file = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .mode(FILE_MODE)
-                .open(&self.journal_path)
-                .map_err(on(&self.journal_path))?;
+            self.journal_end = None;
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).mode(FILE_MODE);
+            let file =
+                open_no_atime(&options, &self.journal_path).map_err(on(&self.journal_path))?;
             if current.is_none() && self.durable {
                 // The journal was created just now, so make its folder entry durable.
                 sync_folder(&self.folder)?;
@@ -728,7 +875,8 @@ impl Core {
             self.journal = Some(file);
         }
         // Either reusable or opened just above.
-        Ok(self.journal.as_ref().expect("journal open"))
+        let journal = self.journal.as_ref().expect("journal open");
+        Ok((journal, self.journal_end.take()))
     }
 
     /// Bring the runs up to date with the files and return them, under a
@@ -751,11 +899,19 @@ impl Core {
 
         // Read what was appended since the last read.
         if let Some(journal) = &self.journal_read {
-            let size = journal.metadata().map_err(on_descriptor)?.len();
+            let size = stat_file(journal)?.size;
             if size < self.journal_offset {
                 return self.reload();
             }
+            // A line that starts with padding is the final line, without a
+            // newline, so nothing was appended.
+            let mut first = [0];
             if size > self.journal_offset {
+                journal
+                    .read_exact_at(&mut first, self.journal_offset)
+                    .map_err(on_descriptor)?;
+            }
+            if size > self.journal_offset && first[0] != PADDING {
                 let data = read_from(journal, self.journal_offset)?;
                 let (consumed, lines, updates) = self.replay(&data, self.journal_lines)?;
                 // Checked at the top: the runs were loaded.
@@ -835,7 +991,8 @@ impl Core {
     // --- Compaction --------------------------------------------------------------
 
     fn compact_locked(&mut self, min_journal_bytes: i64) -> Result<bool> {
-        let journal_size = i64::try_from(file_size(&self.journal_path)?).unwrap_or(i64::MAX);
+        let journal_size =
+            i64::try_from(journal_data_length(&self.journal_path)?).unwrap_or(i64::MAX);
         if journal_size < min_journal_bytes {
             return Ok(false);
         }
@@ -991,7 +1148,7 @@ fn repair_locked(path: &str) -> Result<RepairReport> {
             moved: Vec::new(),
         });
     }
-    if !torn_tail.is_empty() {
+    if torn_tail.first().is_some_and(|&byte| byte != PADDING) {
         dropped += 1;
     }
 
@@ -1145,17 +1302,26 @@ mod tests {
         let path = folder.store();
         let mut core = Core::open(&path, false, Retention::default()).unwrap();
         core.upsert(&line(&record("a", "running", 1))).unwrap();
-        core.upsert(&line(&record("a", "failed", 1))).unwrap();
+        let end = core.upsert(&line(&record("a", "failed", 1))).unwrap();
+
+        // Spaces pad the journal to a whole chunk.
+        let journal = format!("{path}.journal");
+        let data = fs::read(&journal).unwrap();
+        assert_eq!(data.len() as u64, JOURNAL_CHUNK);
+        assert!(data[..end as usize].ends_with(b"}\n"));
+        assert!(data[end as usize..].iter().all(|&byte| byte == b' '));
 
         // A torn line from a killed writer is ignored, then cut by the next upsert.
-        let journal = format!("{path}.journal");
-        let mut file = OpenOptions::new().append(true).open(&journal).unwrap();
-        file.write_all(b"{\"id\":").unwrap();
+        let file = OpenOptions::new().write(true).open(&journal).unwrap();
+        file.write_all_at(b"{\"id\":", end).unwrap();
         let stored = core.get("a").unwrap().unwrap();
         assert_eq!(stored.field(STATUS), Some("failed"));
-        let size = core.upsert(&line(&record("b", "running", 2))).unwrap();
-        assert_eq!(size, fs::metadata(&journal).unwrap().len());
-        assert!(fs::read(&journal).unwrap().ends_with(b"}\n"));
+        let next = line(&record("b", "running", 2));
+        let size = core.upsert(&next).unwrap();
+        assert_eq!(size, end + next.len() as u64);
+        let data = fs::read(&journal).unwrap();
+        assert_eq!(&data[end as usize..size as usize], &next[..]);
+        assert!(data[size as usize..].iter().all(|&byte| byte == b' '));
         assert_eq!(ids(&mut core), ["a", "b"]);
 
         // Compaction writes both runs to the snapshot and empties the journal.

@@ -12,6 +12,21 @@ from pathlib import Path
 from millpond.orchestrator import RunRecord, RunStatus
 
 T0 = datetime(2024, 1, 1, 2, 0, tzinfo=timezone.utc)
+JOURNAL_CHUNK = 65_536
+"""The documented chunk: an append that grows the journal makes its size a multiple of this."""
+
+
+def padded(lines: bytes) -> bytes:
+    """Return journal `lines` followed by the spaces that fill the journal to a whole chunk."""
+    return lines + b" " * (-len(lines) % JOURNAL_CHUNK)
+
+
+def journal_lines(journal: Path) -> bytes:
+    """Return the journal up to its last newline, checking that only spaces follow it."""
+    data = journal.read_bytes()
+    end = data.rfind(b"\n") + 1
+    assert data[end:] == b" " * (len(data) - end), data[end : end + 80]
+    return data[:end]
 
 
 def make_record(  # noqa: PLR0913 - keyword options of a test helper

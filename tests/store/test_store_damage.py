@@ -7,7 +7,7 @@ import pickle
 import re
 
 import pytest
-from store_support import folder_bytes, make_record
+from store_support import folder_bytes, make_record, padded
 
 from millpond._pure.store_format import encode_journal_line
 from millpond.orchestrator import FileStore, RepairReport, StoreCorruptError
@@ -142,7 +142,7 @@ def test_upsert_into_damaged_store(open_store, store_path, caplog):
     before = journal.read_bytes()
     with caplog.at_level(logging.WARNING, logger="millpond.orchestrator"):
         store.upsert_run(make_record(50))
-    assert journal.read_bytes() == before + line_of(make_record(50))
+    assert journal.read_bytes() == padded(before + line_of(make_record(50)))
     assert "compaction of store" in caplog.text
     assert "invalid JSON" in caplog.text
 
@@ -248,6 +248,6 @@ def test_repair_while_store_is_open_elsewhere(open_store, store_path):
 
     # The open store notices the journal was moved aside and starts a new one.
     other.upsert_run(make_record(11))
-    assert journal.read_bytes() == line_of(make_record(11))
+    assert journal.read_bytes() == padded(line_of(make_record(11)))
     ids = {record.id for record in other.list_runs()}
     assert ids == {f"run-{number}" for number in [0, 1, 2, 3, 4, 5, 10, 11]}

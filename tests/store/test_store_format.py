@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
-from store_support import T0
+from store_support import T0, padded
 
 from millpond._pure.store_format import encode_journal_line, encode_snapshot, is_blank
 from millpond.orchestrator import FileStore, RunRecord, RunStatus
@@ -102,7 +102,7 @@ def test_journal_bytes_exact(open_store, store_path):
     store = open_store()
     for record in (FIRST, SECOND, ODD):
         store.upsert_run(record)
-    assert store_path.with_name("state.json.journal").read_bytes() == EXPECTED_JOURNAL
+    assert store_path.with_name("state.json.journal").read_bytes() == padded(EXPECTED_JOURNAL)
     assert not store_path.exists()
 
 

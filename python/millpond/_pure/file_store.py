@@ -6,7 +6,10 @@ byte and raise the same errors. The files of a store at `path`:
 - `path`: the snapshot, rewritten whole by compaction (temp file, fsync,
   rename, fsync of the folder).
 - `path + ".journal"`: one JSON line per upsert, replayed over the snapshot
-  (last write wins) and emptied by compaction.
+  (last write wins) and emptied by compaction. The file grows in chunks of
+  `JOURNAL_CHUNK` bytes, and spaces fill the rest of the last chunk, so that
+  most appends overwrite padding instead of growing the file: `fdatasync`
+  is faster when the size does not change.
 - `path + ".lock"`: held with `flock`, exclusive to write and shared to
   read, so processes can share a store. It is never deleted.
 - `path + ".tmp-<pid>-<16 hex digits>"`: a snapshot being written. One left
@@ -50,8 +53,12 @@ if TYPE_CHECKING:
 
     from millpond.orchestrator._records import RunRecord
 
-__all__ = ["FileStoreCore"]
+__all__ = ["JOURNAL_CHUNK", "FileStoreCore"]
 
+JOURNAL_CHUNK: Final = 1 << 16
+"""The journal's size after an append that does not fit in its padding is the next multiple."""
+
+_PADDING: Final = b" "
 _READ_CHUNK: Final = 1 << 16
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FileId = tuple[int, int]
@@ -69,6 +76,7 @@ class FileStoreCore:
         "_closed",
         "_durable",
         "_folder",
+        "_journal_end",
         "_journal_fd",
         "_journal_id",
         "_journal_lines",
@@ -90,6 +98,7 @@ class FileStoreCore:
     _journal_offset: int
     _journal_lines: int
     _journal_id: _FileId | None
+    _journal_end: int | None
 
     def __init__(
         self,
@@ -120,6 +129,7 @@ class FileStoreCore:
         self._max_age_us = max_age_us
         self._pid = os.getpid()
         self._journal_id = None
+        self._journal_end = None
         self._lock_fd = _open_lock(path)
         self._closed = False
         with self._locked(fcntl.LOCK_EX):
@@ -133,12 +143,15 @@ class FileStoreCore:
     # --- Public operations --------------------------------------------------
 
     def upsert(self, record: Record) -> int:
-        """Append `record` to the journal and return the journal's size in bytes after it.
+        """Append `record` to the journal and return the journal's data length after it.
 
-        A torn final line left by a killed writer is cut off first. The line
-        is fsynced when the store is durable. If the append fails, the
-        journal is truncated back to its size before, and the error raised.
-        Raises TypeError for a non-dict and ValueError for an invalid record.
+        The line goes where the data ends, over padding. When it does not
+        fit, the file grows to the next multiple of `JOURNAL_CHUNK` bytes,
+        with spaces after the line. A torn final line left by a killed
+        writer is cut off first. The line is fsynced when the store is
+        durable. If the append fails, the journal is put back as it was, and
+        the error raised. Raises TypeError for a non-dict and ValueError for
+        an invalid record.
         """
         self._check_usable()
         if not isinstance(record, dict):
@@ -149,20 +162,34 @@ class FileStoreCore:
         line = encode_journal_line(record)
 
         with self._locked(fcntl.LOCK_EX):
-            fd = self._journal_for_append()
+            # Find where the data ends, and cut a torn final line.
+            fd, end = self._journal_for_append()
             size = os.fstat(fd).st_size
-            if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
-                size = _cut_torn_tail(fd, size)
+            if end is None or not _is_data_end(fd, size, end):
+                end, following = _last_line_end(fd, size)
+                if following is not None and following != _PADDING:
+                    os.ftruncate(fd, end)
+                    size = end
+
+            # Write the line, with padding up to the next chunk when it grows the file.
+            line_end = end + len(line)
+            data = line
+            if line_end > size:
+                grown = -(-line_end // JOURNAL_CHUNK) * JOURNAL_CHUNK
+                data = line + _PADDING * (grown - line_end)
             try:
-                _write_all(fd, line)
+                _write_all_at(fd, data, end)
                 if self._durable:
                     _sync_data(fd)
             except BaseException:
                 # Leave the journal as it was, so no partial line remains.
                 with suppress(OSError):
+                    os.pwrite(fd, _PADDING * (min(line_end, size) - end), end)
+                with suppress(OSError):
                     os.ftruncate(fd, size)
                 raise
-            return size + len(line)
+            self._journal_end = line_end
+            return line_end
 
     def upsert_record(self, record: RunRecord) -> int:
         """Append a `RunRecord` to the journal: `upsert(record_to_fields(record))`.
@@ -261,32 +288,35 @@ class FileStoreCore:
         fds = (self._journal_fd, self._snapshot_fd, self._journal_read_fd, self._lock_fd)
         self._journal_fd = self._snapshot_fd = self._journal_read_fd = self._lock_fd = -1
         self._journal_id = None
+        self._journal_end = None
         self._runs = None
         for fd in fds:
             if fd >= 0:
                 with suppress(OSError):
                     os.close(fd)
 
-    def _journal_for_append(self) -> int:
+    def _journal_for_append(self) -> tuple[int, int | None]:
         """Return a descriptor of the current journal file, creating the file if needed.
 
-        Repair may have moved the journal aside, so the descriptor is checked
+        Also returns where the last append to it by this core ended. Repair
+        may have moved the journal aside, so the descriptor is checked
         against the path each time.
         """
+        end, self._journal_end = self._journal_end, None
         current = _file_id(self._journal_path)
         if self._journal_fd >= 0 and current is not None and current == self._journal_id:
-            return self._journal_fd
+            return self._journal_fd, end
         if self._journal_fd >= 0:
             os.close(self._journal_fd)
             self._journal_fd = -1
-        fd = os.open(self._journal_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = _open_no_atime(self._journal_path, os.O_RDWR | os.O_CREAT)
         if current is None and self._durable:
             # The journal was created just now, so make its folder entry durable.
             _sync_folder(self._folder)
         file_stat = os.fstat(fd)
         self._journal_fd = fd
         self._journal_id = (file_stat.st_dev, file_stat.st_ino)
-        return fd
+        return fd, None
 
     # --- Reading ------------------------------------------------------------
 
@@ -319,7 +349,12 @@ class FileStoreCore:
         journal_size = os.fstat(self._journal_read_fd).st_size
         if journal_size < self._journal_offset:
             return self._reload()
-        if journal_size > self._journal_offset:
+        # A line that starts with padding is the final line, without a newline,
+        # so nothing was appended.
+        if (
+            journal_size > self._journal_offset
+            and os.pread(self._journal_read_fd, 1, self._journal_offset) != _PADDING
+        ):
             data = _read_from(self._journal_read_fd, self._journal_offset)
             consumed, lines, updates = self._replay(data, self._journal_lines)
             runs.update(updates)
@@ -386,7 +421,7 @@ class FileStoreCore:
     # --- Compaction ---------------------------------------------------------
 
     def _compact_locked(self, min_journal_bytes: int) -> bool:
-        if _file_size(self._journal_path) < min_journal_bytes:
+        if _journal_data_length(self._journal_path) < min_journal_bytes:
             return False
         runs = self._retained(self._refresh())
         snapshot_fd = _write_snapshot(self._path, encode_snapshot(runs))
@@ -520,19 +555,40 @@ def _fd_id(fd: int) -> _FileId | None:
     return (file_stat.st_dev, file_stat.st_ino)
 
 
-def _file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size  # noqa: PTH116 - as in _file_id
-    except FileNotFoundError:
+def _journal_data_length(path: str) -> int:
+    """Return the offset after the journal's last newline, or 0 without one or a journal."""
+    fd = _open_existing(path)
+    if fd < 0:
         return 0
+    try:
+        return _last_line_end(fd, os.fstat(fd).st_size)[0]
+    finally:
+        os.close(fd)
 
 
 def _open_existing(path: str) -> int:
     """Open `path` for reading, or return -1 when it does not exist."""
     try:
-        return os.open(path, os.O_RDONLY)
+        return _open_no_atime(path, os.O_RDONLY)
     except FileNotFoundError:
         return -1
+
+
+def _open_no_atime(path: str, flags: int) -> int:
+    """Open `path` with `O_NOATIME` where the system allows it.
+
+    The journal is read before every append, and each read would otherwise
+    write the file's access time, which costs more than the read. Only the
+    file's owner may set the flag, so others open the file without it.
+    """
+    no_atime = getattr(os, "O_NOATIME", 0)
+    if no_atime:
+        try:
+            return os.open(path, flags | no_atime, 0o666)
+        except PermissionError as error:
+            if error.errno != errno.EPERM:
+                raise
+    return os.open(path, flags, 0o666)
 
 
 # --- Helpers: reading and writing -----------------------------------------------
@@ -553,6 +609,14 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _write_all_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
 
 
 def _sync_data(fd: int) -> None:
@@ -578,18 +642,45 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _cut_torn_tail(fd: int, size: int) -> int:
-    """Truncate the journal after its last newline and return the new size."""
+def _last_line_end(fd: int, size: int) -> tuple[int, bytes | None]:
+    """Return the offset after the journal's last newline, or 0 without one.
+
+    Also returns the byte at that offset, or None at the end of the file. The
+    rest of the file is the final line, which has no newline: padding, a
+    torn write, or a torn write followed by padding. Only the bytes from the
+    end are read, so the cost does not grow with the journal.
+    """
     end = size
+    following = None
     while end > 0:
         start = max(0, end - _READ_CHUNK)
-        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        span = os.pread(fd, end - start, start)
+        newline = span.rfind(b"\n")
         if newline >= 0:
-            end = start + newline + 1
-            break
+            # After the last byte read, `following` is the first byte of the
+            # span read before, or None at the end of the file.
+            if newline + 1 < len(span):
+                following = span[newline + 1 : newline + 2]
+            return start + newline + 1, following
+        following = span[:1]
         end = start
-    os.ftruncate(fd, end)
-    return end
+    return 0, following
+
+
+def _is_data_end(fd: int, size: int, end: int) -> bool:
+    """Return True when the journal's data still ends at `end`.
+
+    That holds when a line starts at `end`, and the file ends there or has
+    padding next: every complete line that a writer appends starts with `{`,
+    so a line that starts with padding is the final line. Reading two bytes
+    checks this, where `_last_line_end` reads the padding.
+    """
+    if end > size:
+        return False
+    start = max(0, end - 1)
+    window = os.pread(fd, min(end + 1, size) - start, start)
+    before, at = (b"", window) if end == 0 else (window[:1], window[1:])
+    return before in (b"", b"\n") and at in (b"", _PADDING)
 
 
 def _write_snapshot(path: str, data: bytes) -> int:
@@ -670,7 +761,7 @@ def _repair_locked(path: str) -> dict[str, object]:
 
     if not (snapshot_damaged or journal_damaged):
         return {"kept": len(runs), "dropped_lines": 0, "moved": []}
-    if torn_tail:
+    if torn_tail[:1] not in (b"", _PADDING):
         dropped += 1
 
     # Write the rebuilt snapshot before anything moves, so that a crash at
