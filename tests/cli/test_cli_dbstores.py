@@ -1,15 +1,13 @@
 """`millpond run --store` and `millpond runs` with SQLite and PostgreSQL stores, in subprocesses.
 
-The PostgreSQL tests need a server: MILLPOND_TEST_POSTGRES_DSN names a
-database on it (postgresql://USER@HOST:PORT/DBNAME), and each test gets a
-fresh database created there. Without the variable they skip, or fail when
-MILLPOND_REQUIRE_POSTGRES=1.
+The PostgreSQL tests use the server of the `postgres_dsn` fixture
+(MILLPOND_TEST_POSTGRES_DSN), and each test gets a fresh database created
+there, because the command line takes a URL and no search path.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import subprocess
@@ -18,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from cli_helpers import TIMEOUT_SECONDS, run_cli, write_source
@@ -26,7 +24,6 @@ from cli_helpers import TIMEOUT_SECONDS, run_cli, write_source
 from millpond.orchestrator import PostgresStore, RunRecord, RunStatus, SQLiteStore
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
-DSN_ENV = "MILLPOND_TEST_POSTGRES_DSN"
 
 # The job reads its own record from the store while it runs, and fails when
 # a file named `fail` exists beside it.
@@ -290,22 +287,42 @@ def test_refused_postgres_run_does_not_start(tmp_path):
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_dsn: str) -> Iterator[str]:
     """Create a fresh database on the test server; return its URL and drop it afterwards."""
-    dsn = os.environ.get(DSN_ENV)
-    if not dsn:
-        if os.environ.get("MILLPOND_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"MILLPOND_REQUIRE_POSTGRES=1 but {DSN_ENV} is unset")
-        pytest.skip(f"{DSN_ENV} is unset: no PostgreSQL server to test against")
-    psycopg = pytest.importorskip("psycopg")
+    import psycopg  # noqa: PLC0415 (optional dependency; postgres_dsn checked it is installed)
+
     name = f"millpond_cli_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     try:
-        yield urlsplit(dsn)._replace(path=f"/{name}").geturl()
+        yield database_url(postgres_dsn, name)
     finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def database_url(dsn: str, dbname: str) -> str:
+    """Return a postgresql:// URL for database `dbname` on the server that `dsn` names.
+
+    `dsn` may be a URL or a key=value string, as libpq accepts both.
+    """
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 (optional dependency)
+
+    params = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+    params.pop("dbname", None)
+    user = params.pop("user", "")
+    password = params.pop("password", "")
+    host = "" if params.get("host", "").startswith("/") else params.pop("host", "")
+    port = params.pop("port", "")
+    netloc = host
+    if port:
+        netloc += f":{port}"
+    if password:
+        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{netloc}"
+    elif user:
+        netloc = f"{quote(user, safe='')}@{netloc}"
+    query = f"?{urlencode(params)}" if params else ""
+    return f"postgresql://{netloc}/{dbname}{query}"
 
 
 def with_password(url: str, password: str) -> str:
