@@ -163,7 +163,7 @@ fn join(folder: &str, name: &str) -> String {
 }
 
 /// Return the folder of `path`, or the error that explains why no store can be
-/// written there.
+/// read there.
 fn checked_folder(path: &str) -> Result<String> {
     let (folder, _) = split_path(path);
     let folder_error = |errno, strerror| StoreError::Folder {
@@ -194,7 +194,7 @@ fn checked_folder(path: &str) -> Result<String> {
         return Err(folder_error(Errno::NOTDIR, "store folder is not a folder"));
     }
 
-    // The path is not a folder, and the folder is writable.
+    // The path is not a folder.
     let path_is_folder = match fs::metadata(path) {
         Ok(metadata) => metadata.is_dir(),
         // Python's `Path.is_dir` treats these errors as "no".
@@ -215,15 +215,38 @@ fn checked_folder(path: &str) -> Result<String> {
             filename: path.to_owned(),
         });
     }
-    if rustix::fs::access(folder.as_str(), Access::WRITE_OK | Access::EXEC_OK).is_err() {
-        return Err(folder_error(Errno::ACCESS, "store folder is not writable"));
-    }
     Ok(folder)
 }
 
-/// Check the folder of `path` and open (or create) the store's lock file.
-fn open_lock(path: &str) -> Result<File> {
+fn is_writable(folder: &str) -> bool {
+    rustix::fs::access(folder, Access::WRITE_OK | Access::EXEC_OK).is_ok()
+}
+
+fn not_writable(folder: &str) -> StoreError {
+    StoreError::Folder {
+        errno: Errno::ACCESS,
+        strerror: "store folder is not writable",
+        filename: folder.to_owned(),
+    }
+}
+
+/// Check the folder of `path` and open the store's lock file, creating it
+/// when `writable`. Returns `None` when read-only and the file is missing.
+fn open_lock(path: &str, writable: bool) -> Result<Option<File>> {
     checked_folder(path)?;
+    if writable {
+        return create_lock(path).map(Some);
+    }
+    let lock_path = format!("{path}.lock");
+    match File::open(&lock_path) {
+        Ok(file) => Ok(Some(file)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(on(&lock_path)(error)),
+    }
+}
+
+/// Open or create the store's lock file, in a folder already checked.
+fn create_lock(path: &str) -> Result<File> {
     let lock_path = format!("{path}.lock");
     OpenOptions::new()
         .read(true)
@@ -617,6 +640,8 @@ pub struct Core {
     journal_path: String,
     folder: String,
     durable: bool,
+    // False in a folder that this process cannot write: then only reads work.
+    writable: bool,
     retention: Retention,
     pid: u32,
     closed: bool,
@@ -646,16 +671,18 @@ impl Core {
     /// missing, not a folder or not writable, or `path` is a folder.
     pub fn open(path: &str, durable: bool, retention: Retention) -> Result<Core> {
         let folder = checked_folder(path)?;
-        let lock = open_lock(path)?;
+        let writable = is_writable(&folder);
+        let lock = open_lock(path, writable)?;
         let mut core = Core {
             path: path.to_owned(),
             journal_path: format!("{path}.journal"),
             folder,
             durable,
+            writable,
             retention,
             pid: std::process::id(),
             closed: false,
-            lock: Some(lock),
+            lock,
             journal: None,
             journal_id: None,
             journal_end: None,
@@ -665,9 +692,11 @@ impl Core {
             journal_offset: 0,
             journal_lines: 0,
         };
-        core.locked(FlockOperation::LockExclusive, |core| {
-            remove_stale_temp_files(&core.path)
-        })?;
+        if writable {
+            core.locked(FlockOperation::LockExclusive, |core| {
+                remove_stale_temp_files(&core.path)
+            })?;
+        }
         Ok(core)
     }
 
@@ -692,11 +721,20 @@ impl Core {
             // A forked child shares the parent's open lock file, and flock
             // does not separate two holders of one open file. Reopen it.
             self.release();
-            self.lock = Some(open_lock(&self.path)?);
+            self.lock = open_lock(&self.path, self.writable)?;
             self.closed = false;
             self.pid = std::process::id();
         }
         Ok(())
+    }
+
+    /// Fail with a `PermissionError` naming the folder on a read-only store.
+    fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(not_writable(&self.folder))
+        }
     }
 
     /// Run `operation` while holding the lock file with `lock_operation`.
@@ -705,12 +743,19 @@ impl Core {
         lock_operation: FlockOperation,
         operation: impl FnOnce(&mut Core) -> Result<T>,
     ) -> Result<T> {
-        let Some(lock) = &self.lock else {
+        if self.closed {
             return Err(StoreError::Closed {
                 path: self.path.clone(),
             });
-        };
-        flock(lock, lock_operation)?;
+        }
+        if self.lock.is_none() {
+            // A read-only store without a lock file looks for it again, and
+            // reads unlocked while there is none: writers create it first.
+            self.lock = open_lock(&self.path, false)?;
+        }
+        if let Some(lock) = &self.lock {
+            flock(lock, lock_operation)?;
+        }
         let result = operation(self);
 
         // An error of the unlock replaces the operation's result, as in a
@@ -750,6 +795,7 @@ impl Core {
     ///
     /// Returns the OS error of a failed call.
     pub fn upsert(&mut self, line: &[u8]) -> Result<u64> {
+        self.check_writable()?;
         self.locked(FlockOperation::LockExclusive, |core| {
             // Find where the data ends, and cut a torn final line.
             let durable = core.durable;
@@ -823,12 +869,14 @@ impl Core {
     /// Returns [`StoreError::Corrupt`] for a damaged store, or an OS error;
     /// the files are unchanged then.
     pub fn compact(&mut self, min_journal_bytes: i64) -> Result<bool> {
+        self.check_writable()?;
         self.locked(FlockOperation::LockExclusive, |core| {
             core.compact_locked(min_journal_bytes)
         })
     }
 
-    /// Compact once if the journal is not empty, then release the files.
+    /// Compact once if the journal is not empty, then release the files. A
+    /// read-only store only releases them.
     ///
     /// The core is closed even when that compaction fails, except when
     /// waiting for the lock is interrupted: then nothing happened yet.
@@ -841,6 +889,9 @@ impl Core {
             return Ok(());
         }
         let result = self.check_usable().and_then(|()| {
+            if !self.writable {
+                return Ok(false);
+            }
             self.locked(FlockOperation::LockExclusive, |core| core.compact_locked(1))
         });
         if matches!(result, Err(StoreError::Interrupted)) {
@@ -1109,7 +1160,11 @@ pub struct RepairReport {
 ///
 /// Returns the folder errors of [`Core::open`] or an OS error.
 pub fn repair(path: &str) -> Result<RepairReport> {
-    let lock = open_lock(path)?;
+    let folder = checked_folder(path)?;
+    if !is_writable(&folder) {
+        return Err(not_writable(&folder));
+    }
+    let lock = create_lock(path)?;
     flock(&lock, FlockOperation::LockExclusive)?;
     remove_stale_temp_files(path)?;
     // Closing the lock file releases the lock.

@@ -235,8 +235,11 @@ class FileStoreCore:
     ) -> FileStoreCore:
         """Open the store at `path`, create its lock file and remove stale temp files.
 
-        Raises FileNotFoundError, NotADirectoryError or PermissionError naming
-        the folder when it is missing, not a folder or not writable, and
+        In a folder that this process cannot write, the store is read-only:
+        it uses an existing lock file without creating one, and methods
+        that write raise PermissionError naming the folder. Raises
+        FileNotFoundError, NotADirectoryError or PermissionError naming the
+        folder when it is missing, not a folder or not accessible, and
         IsADirectoryError when `path` is a folder. Raises TypeError for a
         non-str path or a non-int count (bools included), and ValueError for
         a count below 1. Nothing is read yet.

@@ -43,30 +43,54 @@ def test_store_path_that_is_a_folder_raises(core_class, tmp_path):
 
 READ_ONLY_CHILD = """
 import os, sys
-from millpond.orchestrator import FileStore
-import millpond._pure.file_store
+from datetime import datetime, timezone
+from millpond.orchestrator import FileStore, RunRecord
 
 if os.geteuid() == 0:
     # Root may write anywhere, so act as the unprivileged user "nobody".
     os.setgid(65534)
     os.setuid(65534)
-try:
-    FileStore(os.path.join(sys.argv[1], "state.json"))
-except PermissionError as error:
-    print("PermissionError", error.strerror, error.filename)
+store = FileStore(os.path.join(sys.argv[1], "state.json"))
+print(*(record.id for record in store.list_runs()))
+print(store.get_run("run-1").status)
+started = datetime(2024, 1, 1, tzinfo=timezone.utc)
+for write in (
+    lambda: store.upsert_run(RunRecord("new", "p", "j", "running", started, None, None)),
+    store.compact,
+):
+    try:
+        write()
+    except PermissionError as error:
+        print("PermissionError", error.strerror, error.filename)
+store.close()
+print(*(record.id for record in FileStore(os.path.join(sys.argv[1], "state.json")).list_runs()))
 """
 
 
-def test_read_only_folder_raises_at_construction():
+@pytest.mark.parametrize("lock_file", [True, False], ids=["lock-file", "no-lock-file"])
+@pytest.mark.parametrize("pure", [True, False], ids=["pure", "native"])
+def test_read_only_folder_reads_but_rejects_writes(lock_file, pure):
     # The folder is outside pytest's private temp folder, which "nobody" cannot enter.
     folder = Path(tempfile.mkdtemp(prefix="millpond-read-only-"))
     try:
-        (folder / "state.json.journal").write_bytes(b"kept\n")
+        with FileStore(folder / "state.json") as store:
+            store.upsert_run(make_record(1))
+        FileStore(folder / "state.json").upsert_run(make_record(2))
+        if not lock_file:
+            (folder / "state.json.lock").unlink()
+        before = sorted(path.name for path in folder.iterdir()), folder_bytes(folder)
         folder.chmod(0o555)
-        result = run_child(READ_ONLY_CHILD, str(folder))
-        assert result.stdout == f"PermissionError store folder is not writable {folder}\n"
+
+        result = run_child(READ_ONLY_CHILD, str(folder), pure=pure)
         assert result.stderr == ""
-        assert folder_bytes(folder) == {"state.json.journal": b"kept\n"}
+        assert result.stdout.splitlines() == [
+            "run-2 run-1",
+            "succeeded",
+            f"PermissionError store folder is not writable {folder}",
+            f"PermissionError store folder is not writable {folder}",
+            "run-2 run-1",
+        ]
+        assert (sorted(path.name for path in folder.iterdir()), folder_bytes(folder)) == before
     finally:
         folder.chmod(0o755)
         shutil.rmtree(folder)

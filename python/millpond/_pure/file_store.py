@@ -90,6 +90,7 @@ class FileStoreCore:
         "_pid",
         "_runs",
         "_snapshot_fd",
+        "_writable",
     )
 
     _runs: dict[str, Record] | None
@@ -110,8 +111,11 @@ class FileStoreCore:
     ) -> None:
         """Open the store at `path`, creating its lock file, and remove stale temp files.
 
-        Raises FileNotFoundError, NotADirectoryError or PermissionError naming
-        the folder when it is missing, not a folder or not writable, and
+        In a folder that this process cannot write, the store is read-only:
+        it uses an existing lock file without creating one, and methods
+        that write raise PermissionError naming the folder. Raises
+        FileNotFoundError, NotADirectoryError or PermissionError naming the
+        folder when it is missing, not a folder or not accessible, and
         IsADirectoryError when `path` is a folder. Nothing is read yet.
         """
         if not isinstance(path, str):
@@ -124,16 +128,18 @@ class FileStoreCore:
         self._path = path
         self._journal_path = path + ".journal"
         self._folder = _folder_of(path)
+        self._writable = _is_writable(self._folder)
         self._durable = bool(durable)
         self._keep_last = keep_last
         self._max_age_us = max_age_us
         self._pid = os.getpid()
         self._journal_id = None
         self._journal_end = None
-        self._lock_fd = _open_lock(path)
+        self._lock_fd = _open_lock(path, writable=self._writable)
         self._closed = False
-        with self._locked(fcntl.LOCK_EX):
-            _remove_stale_temp_files(path)
+        if self._writable:
+            with self._locked(fcntl.LOCK_EX):
+                _remove_stale_temp_files(path)
 
     def __del__(self) -> None:
         # Closes the descriptors of a core that was never closed, without compacting.
@@ -160,6 +166,7 @@ class FileStoreCore:
         if problem is not None:
             raise ValueError(f"invalid run record: {problem}")
         line = encode_journal_line(record)
+        self._check_writable()
 
         with self._locked(fcntl.LOCK_EX):
             # Find where the data ends, and cut a torn final line.
@@ -226,21 +233,24 @@ class FileStoreCore:
         store and OSError when writing fails, and leaves the files unchanged then.
         """
         self._check_usable()
+        self._check_writable()
         with self._locked(fcntl.LOCK_EX):
             return self._compact_locked(min_journal_bytes)
 
     def close(self) -> None:
         """Compact once if the journal is not empty, then release the files.
 
-        The core is closed even when that compaction raises. Further calls do
-        nothing, and other methods raise ValueError.
+        A read-only store only releases them. The core is closed even when
+        the compaction raises. Further calls do nothing, and other methods
+        raise ValueError.
         """
         if self._closed:
             return
         try:
             self._check_usable()
-            with self._locked(fcntl.LOCK_EX):
-                self._compact_locked(1)
+            if self._writable:
+                with self._locked(fcntl.LOCK_EX):
+                    self._compact_locked(1)
         finally:
             self._release()
 
@@ -254,7 +264,10 @@ class FileStoreCore:
         """
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, not {type(path).__name__}")
-        lock_fd = _open_lock(path)
+        folder = _folder_of(path)
+        if not _is_writable(folder):
+            raise _not_writable(folder)
+        lock_fd = _open_lock(path, writable=True)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             _remove_stale_temp_files(path)
@@ -266,11 +279,22 @@ class FileStoreCore:
 
     @contextmanager
     def _locked(self, operation: int) -> Iterator[None]:
+        if self._lock_fd < 0:
+            # A read-only store without a lock file looks for it again, and
+            # reads unlocked while there is none: writers create it first.
+            self._lock_fd = _open_lock(self._path, writable=False)
+        if self._lock_fd < 0:
+            yield
+            return
         fcntl.flock(self._lock_fd, operation)
         try:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _check_writable(self) -> None:
+        if not self._writable:
+            raise _not_writable(self._folder)
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -279,7 +303,7 @@ class FileStoreCore:
             # A forked child shares the parent's open lock file, and flock
             # does not separate two holders of one open file. Reopen it.
             self._release()
-            self._lock_fd = _open_lock(self._path)
+            self._lock_fd = _open_lock(self._path, writable=self._writable)
             self._closed = False
             self._pid = os.getpid()
 
@@ -496,7 +520,7 @@ def _newest_first_key(record: Record) -> tuple[str, str]:
 
 
 def _folder_of(path: str) -> Path:
-    """Return the folder of `path`, raising a clear OSError if no store can be written there."""
+    """Return the folder of `path`, raising a clear OSError if no store can be read there."""
     folder = Path(path).parent
     try:
         folder_mode = folder.stat().st_mode
@@ -514,14 +538,26 @@ def _folder_of(path: str) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, "store folder is not a folder", str(folder))
     if Path(path).is_dir():
         raise IsADirectoryError(errno.EISDIR, "store path is a folder, expected a file path", path)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, "store folder is not writable", str(folder))
     return folder
 
 
-def _open_lock(path: str) -> int:
+def _is_writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def _not_writable(folder: Path) -> PermissionError:
+    return PermissionError(errno.EACCES, "store folder is not writable", str(folder))
+
+
+def _open_lock(path: str, *, writable: bool) -> int:
+    """Open the lock file, creating it when `writable`; return -1 when read-only and missing."""
     _folder_of(path)
-    return os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    if writable:
+        return os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        return os.open(path + ".lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return -1
 
 
 def _temp_file_pattern(path: str) -> re.Pattern[str]:

@@ -78,8 +78,10 @@ class FileStore:
     shared one. Create the FileStore after a `fork`, not before.
 
     Raises FileNotFoundError, NotADirectoryError or PermissionError naming the
-    folder when it is missing, not a folder or not writable. A damaged file
-    raises `StoreCorruptError` on the first read, and `repair` recovers it.
+    folder when it is missing, not a folder or not accessible. In a folder
+    that the process cannot write, the store is read-only: reads work, and
+    writes raise PermissionError naming the folder. A damaged file raises
+    `StoreCorruptError` on the first read, and `repair` recovers it.
     """
 
     __slots__ = ("_closed", "_compact_at", "_compact_bytes", "_core", "_durable", "_lock", "_path")
