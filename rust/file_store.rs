@@ -5,6 +5,8 @@
 //! results, exception classes and messages. File work runs with the
 //! interpreter detached, so other Python threads run during I/O and fsync.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
@@ -81,7 +83,7 @@ impl FileStoreCore {
         })
     }
 
-    /// Append a `RunRecord` and return the journal's size after it.
+    /// Append a `RunRecord` and return the journal's data length after it.
     ///
     /// The pure core runs `upsert(record_to_fields(record))`. Here the
     /// attributes are read and the times formatted without that call, when
@@ -215,22 +217,21 @@ fn type_name(value: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(value.get_type().name()?.to_string())
 }
 
-/// Return a path argument, which must be a str without NUL characters.
-// NOTE: a str with surrogate escapes (a non-UTF-8 file name from
-// `os.fsdecode`) raises UnicodeEncodeError here, while the pure core accepts
-// it, because the native core keeps paths as UTF-8 text.
-fn path_argument(path: &Bound<'_, PyAny>) -> PyResult<String> {
-    let Ok(text) = path.cast::<PyString>() else {
+/// Return a path argument, which must be a str without NUL characters, as
+/// the bytes that `os.fsencode` gives: a file name that is not UTF-8 comes
+/// as a str with surrogate escapes, as `os.fsdecode` makes it.
+fn path_argument(path: &Bound<'_, PyAny>) -> PyResult<OsString> {
+    if !path.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "path must be a str, not {}",
             type_name(path)?
         )));
-    };
-    let text = text.to_str()?;
-    if text.contains('\0') {
+    }
+    let path: OsString = path.extract()?;
+    if path.as_bytes().contains(&0) {
         return Err(PyValueError::new_err("embedded null byte"));
     }
-    Ok(text.to_owned())
+    Ok(path)
 }
 
 /// Return an optional count of at least 1, saturated to the `i64` range.
@@ -542,7 +543,7 @@ fn python_error(py: Python<'_>, error: StoreError) -> PyResult<PyErr> {
             PyErr::from_value(class.call1((path, line, reason, store_path))?)
         }
         StoreError::Closed { path } => {
-            let path = PyString::new(py, &path).repr()?;
+            let path = path.into_pyobject(py)?.repr()?;
             PyValueError::new_err(format!("the store {path} is closed"))
         }
         StoreError::Interrupted => {

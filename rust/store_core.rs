@@ -18,9 +18,11 @@
 //!   left by a killed writer is removed when a store opens.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::sync::Arc;
 
@@ -60,24 +62,24 @@ pub enum StoreError {
     /// link), as Python's `OSError(errno, strerror, filename, None, filename2)`.
     Os {
         error: io::Error,
-        filename: Option<String>,
-        filename2: Option<String>,
+        filename: Option<OsString>,
+        filename2: Option<OsString>,
     },
     /// An OS error with the store's own text in place of the system's.
     Folder {
         errno: Errno,
         strerror: &'static str,
-        filename: String,
+        filename: OsString,
     },
     /// A damaged file: `StoreCorruptError(path, line, reason, store_path)`.
     Corrupt {
-        path: String,
+        path: OsString,
         line: Option<usize>,
         reason: String,
-        store_path: String,
+        store_path: OsString,
     },
     /// A method other than `close` was called on a closed store.
-    Closed { path: String },
+    Closed { path: OsString },
     /// Waiting for the lock was interrupted by a signal, before any change.
     Interrupted,
     /// A `TypeError` with this message.
@@ -89,7 +91,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Return a function that wraps an I/O error of a call on `path`.
-fn on(path: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
+fn on(path: &OsStr) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |error| StoreError::Os {
         error,
         filename: Some(path.to_owned()),
@@ -107,7 +109,7 @@ fn on_descriptor(error: io::Error) -> StoreError {
 }
 
 /// Wrap an I/O error of a call with two paths (rename, link).
-fn on_pair(error: io::Error, source: &str, target: &str) -> StoreError {
+fn on_pair(error: io::Error, source: &OsStr, target: &OsStr) -> StoreError {
     StoreError::Os {
         error,
         filename: Some(source.to_owned()),
@@ -125,46 +127,62 @@ fn has_errno(error: &io::Error, errnos: &[Errno]) -> bool {
 
 /// Return `(parent, name)` of `path` as Python's `pathlib.PurePosixPath`
 /// computes them: empty and `.` segments dropped, `.` for no parent.
-fn split_path(path: &str) -> (String, String) {
+///
+/// Paths are bytes, as on Linux: a file name need not be UTF-8.
+fn split_path(path: &OsStr) -> (OsString, OsString) {
     // pathlib keeps exactly two leading slashes and folds three or more into one.
-    let root = if path.starts_with("//") && !path.starts_with("///") {
-        "//"
-    } else if path.starts_with('/') {
-        "/"
+    let bytes = path.as_bytes();
+    let root: &[u8] = if bytes.starts_with(b"//") && !bytes.starts_with(b"///") {
+        b"//"
+    } else if bytes.starts_with(b"/") {
+        b"/"
     } else {
-        ""
+        b""
     };
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|part| !part.is_empty() && *part != ".")
+    let parts: Vec<&[u8]> = bytes
+        .split(|&byte| byte == b'/')
+        .filter(|part| !part.is_empty() && *part != b".")
         .collect();
 
     // A path without parts is its own parent and has no name.
     let Some((name, parents)) = parts.split_last() else {
-        let itself = if root.is_empty() { "." } else { root };
-        return (itself.to_owned(), String::new());
+        let itself: &[u8] = if root.is_empty() { b"." } else { root };
+        return (OsString::from_vec(itself.to_vec()), OsString::new());
     };
-    let parent = format!("{root}{}", parents.join("/"));
-    let parent = if parent.is_empty() {
-        ".".to_owned()
-    } else {
-        parent
-    };
-    (parent, (*name).to_owned())
+    let mut parent = root.to_vec();
+    parent.extend_from_slice(&parents.join(&b'/'));
+    if parent.is_empty() {
+        parent.push(b'.');
+    }
+    (
+        OsString::from_vec(parent),
+        OsString::from_vec(name.to_vec()),
+    )
 }
 
 /// Join a folder from [`split_path`] and a name as pathlib does.
-fn join(folder: &str, name: &str) -> String {
-    match folder {
-        "." => name.to_owned(),
-        _ if folder.ends_with('/') => format!("{folder}{name}"),
-        _ => format!("{folder}/{name}"),
+fn join(folder: &OsStr, name: &OsStr) -> OsString {
+    if folder == "." {
+        return name.to_owned();
     }
+    let mut joined = folder.to_owned();
+    if !folder.as_bytes().ends_with(b"/") {
+        joined.push("/");
+    }
+    joined.push(name);
+    joined
+}
+
+/// Return `path` followed by `suffix`, such as `state.json.journal`.
+fn with_suffix(path: &OsStr, suffix: &str) -> OsString {
+    let mut joined = path.to_owned();
+    joined.push(suffix);
+    joined
 }
 
 /// Return the folder of `path`, or the error that explains why no store can be
 /// read there.
-fn checked_folder(path: &str) -> Result<String> {
+fn checked_folder(path: &OsStr) -> Result<OsString> {
     let (folder, _) = split_path(path);
     let folder_error = |errno, strerror| StoreError::Folder {
         errno,
@@ -218,11 +236,11 @@ fn checked_folder(path: &str) -> Result<String> {
     Ok(folder)
 }
 
-fn is_writable(folder: &str) -> bool {
+fn is_writable(folder: &OsStr) -> bool {
     rustix::fs::access(folder, Access::WRITE_OK | Access::EXEC_OK).is_ok()
 }
 
-fn not_writable(folder: &str) -> StoreError {
+fn not_writable(folder: &OsStr) -> StoreError {
     StoreError::Folder {
         errno: Errno::ACCESS,
         strerror: "store folder is not writable",
@@ -232,12 +250,12 @@ fn not_writable(folder: &str) -> StoreError {
 
 /// Check the folder of `path` and open the store's lock file, creating it
 /// when `writable`. Returns `None` when read-only and the file is missing.
-fn open_lock(path: &str, writable: bool) -> Result<Option<File>> {
+fn open_lock(path: &OsStr, writable: bool) -> Result<Option<File>> {
     checked_folder(path)?;
     if writable {
         return create_lock(path).map(Some);
     }
-    let lock_path = format!("{path}.lock");
+    let lock_path = with_suffix(path, ".lock");
     match File::open(&lock_path) {
         Ok(file) => Ok(Some(file)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -246,8 +264,8 @@ fn open_lock(path: &str, writable: bool) -> Result<Option<File>> {
 }
 
 /// Open or create the store's lock file, in a folder already checked.
-fn create_lock(path: &str) -> Result<File> {
-    let lock_path = format!("{path}.lock");
+fn create_lock(path: &OsStr) -> Result<File> {
+    let lock_path = with_suffix(path, ".lock");
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -297,9 +315,7 @@ fn is_temp_name(name: &[u8], base: &[u8]) -> bool {
 ///
 /// A live writer holds the exclusive lock for as long as its temp file
 /// exists, so every temp file seen here is stale.
-fn remove_stale_temp_files(path: &str) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-
+fn remove_stale_temp_files(path: &OsStr) -> Result<()> {
     let (folder, base) = split_path(path);
     for entry in fs::read_dir(&folder).map_err(on(&folder))? {
         let entry = entry.map_err(on(&folder))?;
@@ -307,7 +323,7 @@ fn remove_stale_temp_files(path: &str) -> Result<()> {
         if !is_temp_name(name.as_bytes(), base.as_bytes()) {
             continue;
         }
-        let entry_path = join(&folder, &name.to_string_lossy());
+        let entry_path = join(&folder, &name);
         match fs::remove_file(entry.path()) {
             Err(error) if error.kind() != io::ErrorKind::NotFound => {
                 return Err(on(&entry_path)(error));
@@ -344,7 +360,7 @@ impl From<fs::Metadata> for FileStat {
 /// On ext4 under Linux 6.18 that made `fdatasync` after each journal write
 /// about a third slower, so on Linux `statx` requests the inode number and
 /// size only. The pure core has no `statx` and pays that cost.
-fn stat_path(path: &str) -> io::Result<FileStat> {
+fn stat_path(path: &OsStr) -> io::Result<FileStat> {
     #[cfg(target_os = "linux")]
     match rustix::fs::statx(rustix::fs::CWD, path, AtFlags::empty(), STAT_MASK) {
         Ok(stat) => return Ok(from_statx(&stat)),
@@ -380,7 +396,7 @@ fn from_statx(stat: &rustix::fs::Statx) -> FileStat {
     }
 }
 
-fn file_id(path: &str) -> Result<Option<FileId>> {
+fn file_id(path: &OsStr) -> Result<Option<FileId>> {
     match stat_path(path) {
         Ok(stat) => Ok(Some(stat.id)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -395,7 +411,7 @@ fn open_file_id(file: Option<&File>) -> Result<Option<FileId>> {
 
 /// Return the length of the journal's data: the offset after its last
 /// newline, or 0 when the journal has none or does not exist.
-fn journal_data_length(path: &str) -> Result<u64> {
+fn journal_data_length(path: &OsStr) -> Result<u64> {
     let Some(file) = open_existing(path)? else {
         return Ok(0);
     };
@@ -404,7 +420,7 @@ fn journal_data_length(path: &str) -> Result<u64> {
 }
 
 /// Open `path` for reading, or return `None` when it does not exist.
-fn open_existing(path: &str) -> Result<Option<File>> {
+fn open_existing(path: &OsStr) -> Result<Option<File>> {
     match open_no_atime(OpenOptions::new().read(true), path) {
         Ok(file) => Ok(Some(file)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -417,7 +433,7 @@ fn open_existing(path: &str) -> Result<Option<File>> {
 /// The journal is read before every append, and each read would otherwise
 /// write the file's access time, which costs more than the read. Only the
 /// file's owner may set the flag, so others open the file without it.
-fn open_no_atime(options: &OpenOptions, path: &str) -> io::Result<File> {
+fn open_no_atime(options: &OpenOptions, path: &OsStr) -> io::Result<File> {
     #[cfg(target_os = "linux")]
     {
         let mut with_flag = options.clone();
@@ -451,7 +467,7 @@ fn read_from(file: &File, mut offset: u64) -> Result<Vec<u8>> {
 }
 
 /// Read the whole file at `path`, or return `None` when it does not exist.
-fn read_file(path: &str) -> Result<Option<Vec<u8>>> {
+fn read_file(path: &OsStr) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(data) => Ok(Some(data)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -466,7 +482,7 @@ fn sync_data(file: &File) -> Result<()> {
 }
 
 /// Flush a folder's entries, so that a rename or a new file survives a power loss.
-fn sync_folder(folder: &str) -> Result<()> {
+fn sync_folder(folder: &OsStr) -> Result<()> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let fd =
         rustix::fs::open(folder, flags, Mode::empty()).map_err(|errno| on(folder)(errno.into()))?;
@@ -532,7 +548,7 @@ fn write_all_at(file: &File, data: &[u8], offset: u64) -> Result<()> {
 }
 
 /// Return a temp snapshot name: `<path>.tmp-<pid>-<16 hex digits>`.
-fn temp_path(path: &str) -> String {
+fn temp_path(path: &OsStr) -> OsString {
     // RandomState is seeded randomly per process; the counter separates
     // calls. The names need to be unlikely to clash, not secret: the file
     // is created with O_EXCL.
@@ -544,11 +560,12 @@ fn temp_path(path: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos()),
     );
-    format!("{path}.tmp-{}-{:016x}", std::process::id(), hasher.finish())
+    let suffix = format!(".tmp-{}-{:016x}", std::process::id(), hasher.finish());
+    with_suffix(path, &suffix)
 }
 
 /// Create a new temp snapshot with `data`, synced; the caller renames it.
-fn write_temp(temp: &str, data: &[u8], read: bool) -> Result<File> {
+fn write_temp(temp: &OsStr, data: &[u8], read: bool) -> Result<File> {
     let mut file = OpenOptions::new()
         .read(read)
         .write(true)
@@ -562,7 +579,7 @@ fn write_temp(temp: &str, data: &[u8], read: bool) -> Result<File> {
 }
 
 /// Remove a temp file after a failure; only errors other than "not found" count.
-fn remove_temp(temp: &str) -> Result<()> {
+fn remove_temp(temp: &OsStr) -> Result<()> {
     match fs::remove_file(temp) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(on(temp)(error)),
         _ => Ok(()),
@@ -574,7 +591,7 @@ fn remove_temp(temp: &str) -> Result<()> {
 /// The temp file is synced before the rename and the folder after it, even
 /// when the store is not durable: otherwise a power loss after the journal
 /// is emptied could lose every run, not only the latest ones.
-fn write_snapshot(path: &str, folder: &str, data: &[u8]) -> Result<File> {
+fn write_snapshot(path: &OsStr, folder: &OsStr, data: &[u8]) -> Result<File> {
     let temp = temp_path(path);
     let written = write_temp(&temp, data, true).and_then(|file| {
         fs::rename(&temp, path).map_err(|error| on_pair(error, &temp, path))?;
@@ -591,7 +608,7 @@ fn write_snapshot(path: &str, folder: &str, data: &[u8]) -> Result<File> {
     Ok(file)
 }
 
-fn truncate_journal(journal_path: &str) -> Result<()> {
+fn truncate_journal(journal_path: &OsStr) -> Result<()> {
     let file = match OpenOptions::new().write(true).open(journal_path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -636,9 +653,9 @@ pub struct Retention {
 /// only the journal bytes appended since the last read.
 #[derive(Debug)]
 pub struct Core {
-    path: String,
-    journal_path: String,
-    folder: String,
+    path: OsString,
+    journal_path: OsString,
+    folder: OsString,
     durable: bool,
     // False in a folder that this process cannot write: then only reads work.
     writable: bool,
@@ -669,13 +686,13 @@ impl Core {
     ///
     /// Returns the folder errors of the pure backend when the folder is
     /// missing, not a folder or not writable, or `path` is a folder.
-    pub fn open(path: &str, durable: bool, retention: Retention) -> Result<Core> {
+    pub fn open(path: &OsStr, durable: bool, retention: Retention) -> Result<Core> {
         let folder = checked_folder(path)?;
         let writable = is_writable(&folder);
         let lock = open_lock(path, writable)?;
         let mut core = Core {
             path: path.to_owned(),
-            journal_path: format!("{path}.journal"),
+            journal_path: with_suffix(path, ".journal"),
             folder,
             durable,
             writable,
@@ -702,7 +719,7 @@ impl Core {
 
     /// Return the snapshot path the store was opened with.
     #[must_use]
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &OsStr {
         &self.path
     }
 
@@ -1150,7 +1167,7 @@ fn newest_first_key(record: &Record) -> (&str, &str) {
 pub struct RepairReport {
     pub kept: usize,
     pub dropped_lines: usize,
-    pub moved: Vec<String>,
+    pub moved: Vec<OsString>,
 }
 
 /// Move damaged files of the store at `path` aside and rebuild the store
@@ -1159,7 +1176,7 @@ pub struct RepairReport {
 /// # Errors
 ///
 /// Returns the folder errors of [`Core::open`] or an OS error.
-pub fn repair(path: &str) -> Result<RepairReport> {
+pub fn repair(path: &OsStr) -> Result<RepairReport> {
     let folder = checked_folder(path)?;
     if !is_writable(&folder) {
         return Err(not_writable(&folder));
@@ -1171,9 +1188,9 @@ pub fn repair(path: &str) -> Result<RepairReport> {
     repair_locked(path)
 }
 
-fn repair_locked(path: &str) -> Result<RepairReport> {
+fn repair_locked(path: &OsStr) -> Result<RepairReport> {
     // Every record that parses from the snapshot, then the journal.
-    let journal_path = format!("{path}.journal");
+    let journal_path = with_suffix(path, ".journal");
     let mut runs = HashMap::new();
     let mut snapshot_damaged = false;
     if let Some(snapshot) = read_file(path)? {
@@ -1249,13 +1266,13 @@ fn repair_locked(path: &str) -> Result<RepairReport> {
 /// With `link`, the file gets a second name (a hard link) and keeps its own,
 /// so that the caller can replace it atomically. A file system without hard
 /// links gets a rename instead.
-fn keep_aside(path: &str, stamp: &str, link: bool) -> Result<String> {
+fn keep_aside(path: &OsStr, stamp: &str, link: bool) -> Result<OsString> {
     let no_links = [Errno::PERM, Errno::NOTSUP, Errno::OPNOTSUPP, Errno::XDEV];
     for number in 0_u64.. {
         let aside = if number == 0 {
-            format!("{path}.corrupt-{stamp}")
+            with_suffix(path, &format!(".corrupt-{stamp}"))
         } else {
-            format!("{path}.corrupt-{stamp}-{number}")
+            with_suffix(path, &format!(".corrupt-{stamp}-{number}"))
         };
         if fs::symlink_metadata(&aside).is_ok() {
             continue;
@@ -1312,8 +1329,8 @@ mod tests {
             Folder(path)
         }
 
-        fn store(&self) -> String {
-            self.0.join("state.json").to_str().unwrap().to_owned()
+        fn store(&self) -> OsString {
+            self.0.join("state.json").into_os_string()
         }
     }
 
@@ -1336,16 +1353,20 @@ mod tests {
 
     #[test]
     fn paths_split_as_pathlib() {
+        let split = |path: &str| {
+            let (parent, name) = split_path(OsStr::new(path));
+            (parent.into_string().unwrap(), name.into_string().unwrap())
+        };
+        let owned = |parent: &str, name: &str| (parent.to_owned(), name.to_owned());
+        assert_eq!(split("state.json"), owned(".", "state.json"));
+        assert_eq!(split("/a//b/./s.json"), owned("/a/b", "s.json"));
+        assert_eq!(split("/s.json"), owned("/", "s.json"));
+        assert_eq!(split("//a/s"), owned("//a", "s"));
+        let (parent, name) = split_path(OsStr::from_bytes(b"/x\xff/s\xfe"));
         assert_eq!(
-            split_path("state.json"),
-            (".".to_owned(), "state.json".to_owned())
+            (parent.as_bytes(), name.as_bytes()),
+            (&b"/x\xff"[..], &b"s\xfe"[..])
         );
-        assert_eq!(
-            split_path("/a//b/./s.json"),
-            ("/a/b".to_owned(), "s.json".to_owned())
-        );
-        assert_eq!(split_path("/s.json"), ("/".to_owned(), "s.json".to_owned()));
-        assert_eq!(split_path("//a/s"), ("//a".to_owned(), "s".to_owned()));
         assert!(is_temp_name(b"s.json.tmp-12-0123456789abcdef", b"s.json"));
         assert!(!is_temp_name(b"s.json.tmp--0123456789abcdef", b"s.json"));
         assert!(!is_temp_name(b"s.json.tmp-12-0123456789ABCDEF", b"s.json"));
@@ -1360,7 +1381,7 @@ mod tests {
         let end = core.upsert(&line(&record("a", "failed", 1))).unwrap();
 
         // Spaces pad the journal to a whole chunk.
-        let journal = format!("{path}.journal");
+        let journal = with_suffix(&path, ".journal");
         let data = fs::read(&journal).unwrap();
         assert_eq!(data.len() as u64, JOURNAL_CHUNK);
         assert!(data[..end as usize].ends_with(b"}\n"));
@@ -1394,7 +1415,7 @@ mod tests {
     fn damage_names_file_and_line() {
         let folder = Folder::new("damage");
         let path = folder.store();
-        let journal = format!("{path}.journal");
+        let journal = with_suffix(&path, ".journal");
         let good = line(&record("a", "failed", 1));
         fs::write(&journal, [&good[..], b"[]\n", &good[..]].concat()).unwrap();
         let mut core = Core::open(&path, true, Retention::default()).unwrap();
@@ -1422,7 +1443,7 @@ mod tests {
         assert!(!fs::exists(&journal).unwrap());
         assert_eq!(ids(&mut core), ["a"]);
         // A replaced snapshot (a new inode) is read again.
-        let replacement = format!("{path}.new");
+        let replacement = with_suffix(&path, ".new");
         fs::write(&replacement, b"{\"runs\": {}, \"version\": 2}\n").unwrap();
         fs::rename(&replacement, &path).unwrap();
         let Err(StoreError::Corrupt { line, reason, .. }) = core.get("a") else {
@@ -1460,15 +1481,15 @@ mod tests {
     fn stale_temp_files_removed_on_open() {
         let folder = Folder::new("temp");
         let path = folder.store();
-        let stale = format!("{path}.tmp-1-0123456789abcdef");
-        let other = format!("{path}.tmp-1-0123456789abcdeX");
+        let stale = with_suffix(&path, ".tmp-1-0123456789abcdef");
+        let other = with_suffix(&path, ".tmp-1-0123456789abcdeX");
         fs::write(&stale, b"x").unwrap();
         fs::write(&other, b"x").unwrap();
         Core::open(&path, true, Retention::default()).unwrap();
         assert!(!fs::exists(&stale).unwrap());
         assert!(fs::exists(&other).unwrap());
         let Err(StoreError::Folder { strerror, .. }) = Core::open(
-            &format!("{path}/missing/s.json"),
+            &with_suffix(&path, "/missing/s.json"),
             true,
             Retention::default(),
         ) else {

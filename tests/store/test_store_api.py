@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -39,6 +40,26 @@ def test_store_path_that_is_a_folder_raises(core_class, tmp_path):
     with pytest.raises(IsADirectoryError, match="store path is a folder") as caught:
         FileStore(tmp_path)
     assert caught.value.filename == str(tmp_path)
+
+
+def test_folder_name_not_utf8(open_store, tmp_path):
+    # On Linux a file name is bytes, and os.fsdecode gives a str with
+    # surrogate escapes for one that is not UTF-8.
+    folder = tmp_path / os.fsdecode(b"runs-\xff")
+    folder.mkdir()
+    store = open_store(folder / "state.json")
+    store.upsert_run(make_record(1))
+    store.compact()
+    store.upsert_run(make_record(2))
+    assert [record.id for record in open_store(folder / "state.json").list_runs()] == [
+        "run-2",
+        "run-1",
+    ]
+    assert sorted(os.fsencode(path.name) for path in folder.iterdir()) == [
+        b"state.json",
+        b"state.json.journal",
+        b"state.json.lock",
+    ]
 
 
 READ_ONLY_CHILD = """

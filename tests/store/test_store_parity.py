@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -567,3 +568,41 @@ def test_odd_run_records_same_outcome(native, pure, tmp_path, record):
         results.append((result, folder_bytes(folder)))
         core.close()
     assert results[0] == results[1]
+
+
+# --- Paths ---------------------------------------------------------------------
+
+
+def test_non_utf8_paths_work_alike(native, pure, tmp_path):
+    # Linux file names are bytes. os.fsdecode turns the ones that are not
+    # UTF-8 into a str with surrogate escapes, which both cores take.
+    results = []
+    for name, module in (("native", native), ("pure", pure)):
+        root = tmp_path / name
+        folder = root / os.fsdecode(b"runs-\xff")
+        folder.mkdir(parents=True)
+        path = str(folder / os.fsdecode(b"state-\xfe.json"))
+
+        core = module.FileStoreCore(path)
+        steps = [
+            outcome(core.upsert_record, VALID_RECORD),
+            outcome(lambda: [sorted(record.items()) for record in core.records()]),  # noqa: B023 (called at once)
+            outcome(core.compact),
+            outcome(core.close),
+            outcome(core.records),
+        ]
+        (folder / os.fsdecode(b"state-\xfe.json.journal")).write_bytes(b"damaged\n")
+        steps.append(outcome(module.FileStoreCore(path).records))
+        steps.append(outcome(module.FileStoreCore.repair, path))
+        steps.append(outcome(module.FileStoreCore, str(folder / os.fsdecode(b"no-\xfd") / "s")))
+        text = repr(steps).replace(repr(str(root))[1:-1], "<root>")
+        names = sorted(os.fsencode(entry.name) for entry in folder.iterdir())
+        names = [re.sub(rb"\d{8}T\d{6}Z", b"<stamp>", entry) for entry in names]
+        results.append((text, names))
+    assert results[0] == results[1]
+    assert "<root>/runs-\\udcff/state-\\udcfe.json" in results[0][0]
+    assert results[0][1] == [
+        b"state-\xfe.json",
+        b"state-\xfe.json.journal.corrupt-<stamp>",
+        b"state-\xfe.json.lock",
+    ]
