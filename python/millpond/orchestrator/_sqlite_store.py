@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from millpond._pure.file_store import _folder_of
+from millpond._pure.file_store import _folder_of, _is_writable, _not_writable
 from millpond.orchestrator._file_store import _store_path
 from millpond.orchestrator._records import RunRecord, RunStatus
 from millpond.orchestrator._sql_common import (
@@ -205,7 +205,10 @@ class SQLiteStore(SQLStore):
                 f"SQLiteStore needs SQLite {needed} or newer, but Python's sqlite3 module "
                 f"uses SQLite {sqlite3.sqlite_version}"
             )
-        _folder_of(str(self._path))
+        # SQLite creates the -wal and -shm files beside the database, even to read it.
+        folder = _folder_of(str(self._path))
+        if not _is_writable(folder):
+            raise _not_writable(folder)
         self._durable = durable
         self._lock = threading.Lock()
         self._connection = _connect(self._path, durable=durable)
