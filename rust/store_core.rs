@@ -356,7 +356,8 @@ impl From<fs::Metadata> for FileStat {
 /// its timestamps.
 ///
 /// Since Linux 6.13, reading a file's change time makes the next write store
-/// a fine-grained one, so every write after such a read dirties the inode.
+/// a fine-grained one, so every write after such a read dirties the inode
+/// (multigrain timestamps, Documentation/filesystems/multigrain-ts.rst).
 /// On ext4 under Linux 6.18 that made `fdatasync` after each journal write
 /// about a third slower, so on Linux `statx` requests the inode number and
 /// size only. The pure core has no `statx` and pays that cost.
