@@ -29,7 +29,11 @@ BAD_COMMON_OPTIONS = [
     ({"instance_id": ""}, ValueError, "instance_id must not be blank, got ''"),
     ({"instance_id": " \t\u3000"}, ValueError, "instance_id must not be blank"),
     ({"instance_id": "a\ud800"}, ValueError, "instance_id contains a lone surrogate"),
-    ({"lease": 30}, TypeError, "lease must be a timedelta, not int"),
+    (
+        {"lease": 30},
+        TypeError,
+        "lease must be a timedelta, not int, such as timedelta(seconds=30)",
+    ),
     ({"lease": None}, TypeError, "lease must be a timedelta, not NoneType"),
     ({"lease": timedelta(0)}, ValueError, "lease must be at least 0.1 s"),
     ({"lease": timedelta(seconds=-5)}, ValueError, "lease must be at least 0.1 s"),
@@ -59,12 +63,13 @@ def test_postgres_invalid_options_raise(options, error, message):
     [
         (b"runs.db", TypeError, "path must be a str or os.PathLike, not bytes"),
         (None, TypeError, "path must be a str or os.PathLike, not NoneType"),
-        ("", ValueError, "path must not be empty"),
+        ("", ValueError, "path must not be empty: pass the database file, such as 'runs.db'"),
     ],
 )
 def test_sqlite_invalid_path_raises(path, error, message):
-    with pytest.raises(error, match=message):
+    with pytest.raises(error) as caught:
         SQLiteStore(path)
+    assert str(caught.value) == message
 
 
 def test_sqlite_invalid_durable_raises(tmp_path):

@@ -480,7 +480,9 @@ def _check_instance_id(value: object) -> str:
 
 def _check_lease(value: object) -> timedelta:
     if not isinstance(value, timedelta):
-        raise TypeError(f"lease must be a timedelta, not {type(value).__name__}")
+        raise TypeError(
+            f"lease must be a timedelta, not {type(value).__name__}, such as timedelta(seconds=30)"
+        )
     if value < MIN_LEASE:
         raise ValueError(
             f"lease must be at least {MIN_LEASE.total_seconds()} s, got {value!r}; "

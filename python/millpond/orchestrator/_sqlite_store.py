@@ -195,6 +195,8 @@ class SQLiteStore(SQLStore):
         lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         self._connection: sqlite3.Connection | None = None
+        if isinstance(path, str) and not path:
+            raise ValueError("path must not be empty: pass the database file, such as 'runs.db'")
         self._path = _store_path(path)
         if not isinstance(durable, bool):
             raise TypeError(f"durable must be a bool, not {type(durable).__name__}")
