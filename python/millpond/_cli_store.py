@@ -54,7 +54,8 @@ POSTGRES_INSTALL_HINT: Final = "pip install 'millpond[postgres]'"
 
 _MASK: Final = "***"
 _URL_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+# libpq ends a query value at the next '&' only, so a '#' belongs to the value.
+_QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 # `sqlite:///C:/runs.db` names a Windows path: drop the slash before the drive.
 _WINDOWS_DRIVE: Final = re.compile(r"/[A-Za-z]:[/\\]")
 
@@ -143,30 +144,31 @@ def _sqlite_path(text: str) -> str:
 def mask_password(url: str) -> str:
     """Return `url` with the password of its user part and any `password=` parameter as ***.
 
-    The user part ends at the last `@` before the query, so a password with
-    an unescaped `/` or `@` is masked whole.
+    The user part ends at the last `@` of the URL, so a password with an
+    unescaped `/`, `?`, `#` or `@` is masked whole. A URL with an `@` in
+    its query and a `:` before it is masked from that `:` on, more than
+    needed but never less.
     """
     scheme, separator, rest = url.partition("://")
     if not separator:
         return url
-    head, question, query = rest.partition("?")
-    userinfo, at, after = head.rpartition("@")
+    userinfo, at, after = rest.rpartition("@")
     user, colon, _password = userinfo.partition(":")
     if at and colon:
-        head = f"{user}:{_MASK}@{after}"
-    query = _QUERY_PASSWORD.sub(lambda match: match.group(1) + _MASK, question + query)
-    return f"{scheme}://{head}{query}"
+        rest = f"{user}:{_MASK}@{after}"
+    rest = _QUERY_PASSWORD.sub(lambda match: match.group(1) + _MASK, rest)
+    return f"{scheme}://{rest}"
 
 
 def _passwords(url: str) -> list[str]:
     """Return the password texts in `url`, as written and percent-decoded."""
-    head, _question, query = url.partition("://")[2].partition("?")
+    rest = url.partition("://")[2]
     found: list[str] = []
-    userinfo, at, _after = head.rpartition("@")
+    userinfo, at, _after = rest.rpartition("@")
     _user, colon, password = userinfo.partition(":")
     if at and colon and password:
         found.append(password)
-    found += [match.group(0).split("=", 1)[1] for match in _QUERY_PASSWORD.finditer("?" + query)]
+    found += [match.group(0).split("=", 1)[1] for match in _QUERY_PASSWORD.finditer(rest)]
     decoded = [unquote(text) for text in found]
     return [text for text in {*found, *decoded} if text]
 

@@ -396,3 +396,20 @@ def test_postgres_password_never_printed(tmp_path, postgres_url):
     assert "--repair applies only to a FileStore" in repair.stderr
     assert masked in repair.stderr
     assert "hunter2" not in repair.stderr
+
+
+def test_postgres_url_with_unencoded_at_exits_2(tmp_path):
+    pytest.importorskip("psycopg")
+    job = write_source(tmp_path, LOOKING_JOB.format(opener="SQLiteStore(HERE / 'runs.db')"))
+    port = closed_port()
+    store = f"postgresql://app:hunter2@secret9@127.0.0.1:{port}/runs"
+    for args in (("runs",), ("run", str(job)), ("-v", "runs")):
+        result = run_cli((*args, "--store", store), tmp_path)
+        assert result.returncode == 2, args
+        assert f"postgresql://app:***@127.0.0.1:{port}/runs" in result.stderr
+        assert "percent-encode" in result.stderr.lower()
+        assert "%40" in result.stderr
+        assert "hunter2" not in result.stderr
+        assert "secret9" not in result.stderr
+        assert result.stdout == ""
+    assert not (tmp_path / "seen.json").exists()

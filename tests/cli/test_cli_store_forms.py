@@ -79,6 +79,11 @@ def test_unknown_scheme_lists_accepted_forms():
         ("postgresql://app:s3cret@db:5432/runs", "postgresql://app:***@db:5432/runs"),
         ("postgresql://app:@db/runs", "postgresql://app:***@db/runs"),
         ("postgresql://app:pa/ss@word@db/runs", "postgresql://app:***@db/runs"),
+        ("postgresql://app:pa?ss@db/runs", "postgresql://app:***@db/runs"),
+        ("postgresql://app:pa#ss@db/runs", "postgresql://app:***@db/runs"),
+        ("postgresql://app:a/b?c@db/runs?sslmode=require", "postgresql://app:***@db/runs?sslmode=require"),
+        ("postgresql://app@db/runs?password=a#b&sslmode=require", "postgresql://app@db/runs?password=***&sslmode=require"),
+        ("postgresql://app@db/runs?application_name=a@b&password=x", "postgresql://app@db/runs?application_name=a@b&password=***"),
         ("postgresql://app:p%40ss@db/runs", "postgresql://app:***@db/runs"),
         (
             "postgresql://app@db/runs?password=s3cret&sslmode=require",
@@ -105,6 +110,13 @@ def test_describe_error_scrubs_password():
     error = OSError("login as app with p@ss-word or p%40ss-word or other-secret failed")
     message = describe_error(location, error)
     assert message == "login as app with *** or *** or *** failed"
+
+
+def test_describe_error_scrubs_password_with_question_mark():
+    location = parse_store("postgresql://app:pa?ss-word@db/runs")
+    assert location.display == "postgresql://app:***@db/runs"
+    error = OSError("password pa?ss-word rejected")
+    assert describe_error(location, error) == "password *** rejected"
 
 
 def test_describe_error_keeps_file_messages():

@@ -216,6 +216,29 @@ def test_postgres_invalid_dsn_hides_the_password():
     assert caught.value.__suppress_context__
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://app:hunter2@secret9@127.0.0.1:1/runs",
+        "postgres://app:hunter2@secret9@127.0.0.1:1",
+        "POSTGRESQL://app:hunter2@secret9@127.0.0.1:1/runs?sslmode=disable",
+        "postgresql://app:hunter2/x@secret9@127.0.0.1:1/runs",
+        "postgresql://app:hunter2?x@secret9@127.0.0.1:1/runs",
+        "postgresql://app@127.0.0.1:1/runs@secret9",
+    ],
+)
+def test_postgres_url_with_two_at_signs_raises(dsn):
+    # libpq ends the user part at the first '@', so the rest of the password
+    # would become the host; the store raises before it connects.
+    with pytest.raises(ValueError) as caught:
+        PostgresStore(dsn)
+    message = str(caught.value)
+    assert "percent-encode" in message.lower()
+    assert "%40" in message
+    assert "hunter2" not in message
+    assert "secret9" not in message
+
+
 def test_postgres_connect_error_hides_password():
     psycopg = pytest.importorskip("psycopg")
     # Port 1 on loopback refuses connections at once.

@@ -226,6 +226,7 @@ class PostgresStore(SQLStore):
                 "dsn must not be blank: pass a connection string such as "
                 "'postgresql://user@host:5432/dbname'"
             )
+        _check_url_at_signs(dsn)
         _check_int("min_size", min_size, minimum=0, optional=False)
         _check_int("max_size", max_size, minimum=max(1, min_size), optional=False)
         super().__init__(instance_id, lease)
@@ -422,6 +423,28 @@ def _import_driver() -> tuple[Any, Any]:
             f"install them with: {INSTALL_HINT}"
         ) from error
     return psycopg, psycopg_pool
+
+
+def _check_url_at_signs(dsn: str) -> None:
+    """Raise ValueError for a URL with more than one '@' before its query.
+
+    libpq ends the user part at the first '@', so an unencoded '@' in a
+    password turns the rest of the password into the host name, which
+    error messages then show. The query starts at the first '?' after the
+    first '/' that follows the scheme, because a password may contain '?'.
+    """
+    scheme, separator, rest = dsn.partition("://")
+    if not separator or scheme.lower() not in {"postgresql", "postgres"}:
+        return
+    slash = rest.find("/")
+    query = -1 if slash < 0 else rest.find("?", slash)
+    before_query = rest if query < 0 else rest[:query]
+    if before_query.count("@") > 1:
+        raise ValueError(
+            "dsn is a URL with more than one '@' before its query. Percent-encode each "
+            "'@' in the user name, password or database name as %40, because libpq ends "
+            "the user part at the first '@'"
+        )
 
 
 def _parse_dsn(psycopg_module: Any, dsn: str) -> dict[str, Any]:
