@@ -6,7 +6,8 @@ Accepted forms:
 - `sqlite:///ABSOLUTE/PATH.db` or `sqlite:RELATIVE/PATH.db`: a SQLiteStore,
   with the path taken as written (no percent-decoding);
 - `postgresql://...` or `postgres://...`: a PostgresStore. The URL goes to
-  libpq unchanged, and messages show it with the password replaced by ***.
+  libpq with its scheme in lowercase and otherwise unchanged, and messages
+  show it with the password replaced by ***.
 
 Scheme names are case-insensitive. Any other `SCHEME://...` text is rejected.
 """
@@ -108,7 +109,11 @@ def parse_store(text: str) -> StoreLocation:
                 f"invalid PostgreSQL URL {mask_password(text)!r}: expected "
                 "postgresql://USER@HOST:PORT/DBNAME"
             )
-        return StoreLocation(StoreKind.POSTGRES, text, mask_password(text))
+        # libpq reads a URL only with a lowercase scheme.
+        scheme, separator, rest = text.partition("://")
+        return StoreLocation(
+            StoreKind.POSTGRES, scheme.lower() + separator + rest, mask_password(text)
+        )
     scheme = _URL_SCHEME.match(text)
     if scheme is not None:
         raise StoreOptionError(

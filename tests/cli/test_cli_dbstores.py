@@ -343,6 +343,16 @@ def test_runs_lists_postgres_store(tmp_path, postgres_url):
     assert len(json.loads(from_env.stdout)) == 5
 
 
+def test_runs_postgres_uppercase_schemes(tmp_path, postgres_url):
+    with PostgresStore(postgres_url) as store:
+        seed_runs(store)
+    rest = postgres_url.partition("://")[2]
+    for scheme in ("POSTGRESQL", "Postgres"):
+        result = run_cli(("runs", "--store", f"{scheme}://{rest}", "--json"), tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)) == 5
+
+
 def test_run_records_in_postgres(tmp_path, postgres_url):
     job = write_source(
         tmp_path, LOOKING_JOB.format(opener=f"PostgresStore({postgres_url!r}, max_size=1)")

@@ -30,14 +30,20 @@ from millpond._cli_store import (
         ("sqlite:///dir with space/runs%20x.db", StoreKind.SQLITE, "/dir with space/runs%20x.db"),
         ("postgresql://app@db.example:5432/runs", StoreKind.POSTGRES, None),
         ("postgres://db.example/runs", StoreKind.POSTGRES, None),
-        ("PostgreSQL://db.example/runs?sslmode=require", StoreKind.POSTGRES, None),
         ("postgresql:///runs", StoreKind.POSTGRES, None),
+        # libpq accepts only lowercase schemes.
+        (
+            "PostgreSQL://db.example/runs?sslmode=require",
+            StoreKind.POSTGRES,
+            "postgresql://db.example/runs?sslmode=require",
+        ),
+        ("POSTGRES://App@db.example/Runs", StoreKind.POSTGRES, "postgres://App@db.example/Runs"),
     ],
 )
 def test_store_forms_select_kind(text, kind, target):
     location = parse_store(text)
     assert location.kind is kind
-    # A PostgreSQL URL goes to libpq unchanged.
+    # A lowercase PostgreSQL URL goes to libpq unchanged.
     assert location.target == (text if target is None else target)
 
 

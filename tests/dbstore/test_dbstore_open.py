@@ -239,6 +239,12 @@ def test_postgres_url_with_two_at_signs_raises(dsn):
     assert "secret9" not in message
 
 
+def test_postgres_uppercase_scheme_raises():
+    pytest.importorskip("psycopg")
+    with pytest.raises(ValueError, match="libpq reads a URL only with the lowercase scheme"):
+        PostgresStore("PostgreSQL://app:hunter2@127.0.0.1:1/runs")
+
+
 def test_postgres_connect_error_hides_password():
     psycopg = pytest.importorskip("psycopg")
     # Port 1 on loopback refuses connections at once.

@@ -451,6 +451,12 @@ def _parse_dsn(psycopg_module: Any, dsn: str) -> dict[str, Any]:
     try:
         params: dict[str, Any] = psycopg_module.conninfo.conninfo_to_dict(dsn)
     except psycopg_module.ProgrammingError:
+        scheme, separator, _rest = dsn.partition("://")
+        if separator and scheme.lower() in {"postgresql", "postgres"}:
+            raise ValueError(
+                f"dsn is not a valid PostgreSQL connection string: libpq reads a URL only "
+                f"with the lowercase scheme {scheme.lower()}://, not {scheme}://"
+            ) from None
         # The parser's message quotes parts of the DSN, which may include the password.
         raise ValueError(
             "dsn is not a valid PostgreSQL connection string: pass a URI such as "
