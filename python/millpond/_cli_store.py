@@ -9,7 +9,9 @@ Accepted forms:
   libpq with its scheme in lowercase and otherwise unchanged, and messages
   show it with the password replaced by ***.
 
-Scheme names are case-insensitive. Any other `SCHEME://...` text is rejected.
+Scheme names are case-insensitive. Any other `SCHEME://...` text is
+rejected, and so are a blank value and text that starts like libpq
+key=value pairs (`NAME=`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ _MASK: Final = "***"
 _URL_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 # libpq ends a query value at the next '&' only, so a '#' belongs to the value.
 _QUERY_PASSWORD: Final = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+# libpq key=value pairs start with a keyword and '=', such as "host=db".
+_KEY_VALUE: Final = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+# A libpq value is a word without spaces, or single-quoted with backslash escapes.
+_KEY_VALUE_PASSWORD: Final = re.compile(
+    r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE
+)
 # `sqlite:///C:/runs.db` names a Windows path: drop the slash before the drive.
 _WINDOWS_DRIVE: Final = re.compile(r"/[A-Za-z]:[/\\]")
 
@@ -94,12 +102,29 @@ class ClosableStore(ReadableStore, Protocol):
 
 
 def store_location(option: str | None) -> StoreLocation:
-    """Parse the option, else $MILLPOND_STORE, else ./millpond-runs.json."""
-    return parse_store(option or os.environ.get(STORE_ENV) or DEFAULT_STORE)
+    """Parse the option, else $MILLPOND_STORE, else ./millpond-runs.json.
+
+    An empty $MILLPOND_STORE counts as unset, but an empty option raises
+    StoreOptionError, so that `--store "$UNSET"` does not read another store.
+    """
+    if option is not None:
+        return parse_store(option)
+    from_env = os.environ.get(STORE_ENV)
+    if not from_env:
+        return parse_store(DEFAULT_STORE)
+    try:
+        return parse_store(from_env)
+    except StoreOptionError as error:
+        raise StoreOptionError(f"invalid ${STORE_ENV}: {error}") from error
 
 
 def parse_store(text: str) -> StoreLocation:
     """Parse a --store value; raise StoreOptionError for an unsupported or malformed URL."""
+    if not text.strip():
+        raise StoreOptionError(
+            f"--store is empty: pass {STORE_FORMS}, or leave --store out to use "
+            f"${STORE_ENV}, else ./{DEFAULT_STORE}"
+        )
     lowered = text.lower()
     if lowered.startswith("sqlite:"):
         return StoreLocation(StoreKind.SQLITE, _sqlite_path(text), text)
@@ -110,9 +135,16 @@ def parse_store(text: str) -> StoreLocation:
                 "postgresql://USER@HOST:PORT/DBNAME"
             )
         # libpq reads a URL only with a lowercase scheme.
-        scheme, separator, rest = text.partition("://")
+        name, separator, rest = text.partition("://")
         return StoreLocation(
-            StoreKind.POSTGRES, scheme.lower() + separator + rest, mask_password(text)
+            StoreKind.POSTGRES, name.lower() + separator + rest, mask_password(text)
+        )
+    if _KEY_VALUE.match(text) is not None:
+        raise StoreOptionError(
+            f"invalid store {_mask_key_value_password(text)!r}: it looks like libpq "
+            "key=value pairs, but --store takes a postgresql:// URL such as "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME. A FileStore path that starts "
+            "with NAME= needs a folder in front, such as ./"
         )
     scheme = _URL_SCHEME.match(text)
     if scheme is not None:
@@ -121,6 +153,10 @@ def parse_store(text: str) -> StoreLocation:
             f"expected {STORE_FORMS}"
         )
     return StoreLocation(StoreKind.FILE, text, text)
+
+
+def _mask_key_value_password(text: str) -> str:
+    return _KEY_VALUE_PASSWORD.sub(lambda match: match.group(1) + _MASK, text)
 
 
 def _sqlite_path(text: str) -> str:

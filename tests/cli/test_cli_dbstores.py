@@ -423,3 +423,55 @@ def test_postgres_url_with_unencoded_at_exits_2(tmp_path):
         assert "secret9" not in result.stderr
         assert result.stdout == ""
     assert not (tmp_path / "seen.json").exists()
+
+
+# -- values that are not a store --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("store", "masked"),
+    [
+        (
+            "host=127.0.0.1 port=5432 password=hunter2 dbname=runs",
+            "host=127.0.0.1 port=5432 password=*** dbname=runs",
+        ),
+        (
+            "dbname=runs password = 'hunter2 x\\' y' user=app",
+            "dbname=runs password = *** user=app",
+        ),
+    ],
+)
+def test_key_value_store_exits_2(tmp_path, store, masked):
+    job = write_source(tmp_path, LOOKING_JOB.format(opener="SQLiteStore(HERE / 'runs.db')"))
+    for args in (("runs", "--store", store), ("run", str(job), "--store", store)):
+        result = run_cli(args, tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert masked in result.stderr
+        assert "takes a postgresql:// URL" in result.stderr
+        assert "hunter2" not in result.stderr
+        assert "Traceback" not in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["job.py"]
+
+
+def test_key_value_file_path_with_prefix(tmp_path):
+    result = run_cli(("runs", "--store", "./host=x.json"), tmp_path)
+    assert result.returncode == 2
+    assert "no run store at ./host=x.json" in result.stderr
+
+
+def test_empty_store_option_exits_2(tmp_path, seeded_sqlite):
+    job = write_source(tmp_path, LOOKING_JOB.format(opener="SQLiteStore(HERE / 'runs.db')"))
+    env = {"MILLPOND_STORE": "sqlite:runs.db"}
+    for args in (("runs", "--store", ""), ("run", str(job), "--store", " ")):
+        result = run_cli(args, tmp_path, env)
+        assert result.returncode == 2, result.stderr
+        assert "--store is empty" in result.stderr
+        assert result.stdout == ""
+    assert not (tmp_path / "seen.json").exists()
+
+
+def test_bad_store_env_is_named(tmp_path):
+    result = run_cli(("runs",), tmp_path, env={"MILLPOND_STORE": "ftp://x/runs"})
+    assert result.returncode == 2
+    assert "$MILLPOND_STORE" in result.stderr
+    assert "unsupported store URL 'ftp://x/runs'" in result.stderr
