@@ -288,7 +288,7 @@ def _print_runs(location: StoreLocation, args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        store = open_store(location)
+        store = open_store(location, create=False)
     except StoreOptionError as error:
         _error(str(error), error, verbose=verbose)
         return EXIT_USAGE

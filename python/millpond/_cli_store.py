@@ -26,6 +26,7 @@ from typing import Final, Protocol
 from urllib.parse import unquote
 
 from millpond.orchestrator import FileStore, ReadableStore
+from millpond.orchestrator._sql_common import StoreNotFoundError
 
 __all__ = [
     "DEFAULT_STORE",
@@ -244,18 +245,28 @@ def describe_error(location: StoreLocation, error: BaseException) -> str:
     return message
 
 
-def open_store(location: StoreLocation) -> ClosableStore:
-    """Open the store at `location`; raise StoreOptionError naming it when that fails."""
+def open_store(location: StoreLocation, *, create: bool = True) -> ClosableStore:
+    """Open the store at `location`; raise StoreOptionError naming it when that fails.
+
+    With `create` False, a database store without the millpond tables
+    raises StoreOptionError, and nothing is created. A FileStore creates
+    its files only when it first writes, whatever `create` is.
+    """
     try:
         if location.kind is StoreKind.FILE:
             return FileStore(location.target)
         if location.kind is StoreKind.SQLITE:
             from millpond.orchestrator import SQLiteStore  # noqa: PLC0415 (loads sqlite3)
 
-            return SQLiteStore(location.target)
-        return _open_postgres(location)
+            return SQLiteStore(location.target, create=create)
+        return _open_postgres(location, create=create)
     except StoreOptionError:
         raise
+    except StoreNotFoundError as error:
+        raise StoreOptionError(
+            f"no run store at {location.display}: the database has no millpond tables, and "
+            "this command does not create them; check the database name"
+        ) from error
     # Evaluated when an error is raised, so a driver that opening loaded counts.
     except _open_errors() as error:
         raise StoreOptionError(
@@ -267,7 +278,7 @@ def _open_errors() -> tuple[type[Exception], ...]:
     return (OSError, ValueError, TypeError, *database_errors())
 
 
-def _open_postgres(location: StoreLocation) -> ClosableStore:
+def _open_postgres(location: StoreLocation, *, create: bool) -> ClosableStore:
     try:
         import psycopg  # noqa: F401, PLC0415 (only checks that the driver is installed)
         import psycopg_pool  # noqa: F401, PLC0415 (same reason)
@@ -278,7 +289,7 @@ def _open_postgres(location: StoreLocation) -> ClosableStore:
         ) from error
     from millpond.orchestrator import PostgresStore  # noqa: PLC0415 (loads psycopg)
 
-    return PostgresStore(location.target)
+    return PostgresStore(location.target, create=create)
 
 
 def store_exists(location: StoreLocation) -> bool:

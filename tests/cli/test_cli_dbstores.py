@@ -157,6 +157,18 @@ def test_runs_missing_sqlite_exits_2(tmp_path):
     assert not missing.exists()
 
 
+def test_runs_sqlite_without_tables_exits_2(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    result = run_cli(("runs", "--store", "sqlite:empty.db"), tmp_path)
+    assert result.returncode == 2
+    assert "no run store at sqlite:empty.db" in result.stderr
+    assert "has no millpond tables" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert empty.read_bytes() == b""
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["empty.db"]
+
+
 def test_repair_rejects_sqlite_store(tmp_path, seeded_sqlite):
     before = seeded_sqlite.read_bytes()
     result = run_cli(("runs", "--store", f"sqlite://{seeded_sqlite}", "--repair"), tmp_path)
@@ -341,6 +353,29 @@ def test_runs_lists_postgres_store(tmp_path, postgres_url):
     from_env = run_cli(("runs", "--json"), tmp_path, env={"MILLPOND_STORE": postgres_url})
     assert from_env.returncode == 0, from_env.stderr
     assert len(json.loads(from_env.stdout)) == 5
+
+
+def test_runs_postgres_without_tables_exits_2(tmp_path, postgres_url):
+    psycopg = pytest.importorskip("psycopg")
+    store = with_password(postgres_url, "hunter2")
+    masked = with_password(postgres_url, "***")
+    try:
+        psycopg.connect(store).close()
+    except psycopg.OperationalError:
+        store, masked = postgres_url, postgres_url
+
+    for verbose in ((), ("-v",)):
+        result = run_cli((*verbose, "runs", "--store", store), tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"no run store at {masked}" in result.stderr
+        assert "has no millpond tables" in result.stderr
+        assert "hunter2" not in result.stderr
+        assert result.stdout == ""
+    with psycopg.connect(postgres_url) as connection:
+        tables = connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)
 
 
 def test_runs_postgres_uppercase_schemes(tmp_path, postgres_url):

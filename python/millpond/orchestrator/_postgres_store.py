@@ -23,6 +23,8 @@ from millpond.orchestrator._sql_common import (
     SCHEMA_VERSION,
     UNLEASED_ERROR,
     SQLStore,
+    StoreNotFoundError,
+    check_create,
     check_schema_version,
     id_taken_error,
     restarted_error,
@@ -203,13 +205,17 @@ class PostgresStore(SQLStore):
     encoding. Needs psycopg 3 and psycopg-pool: `pip install
     'millpond[postgres]'`, and raises ImportError saying so without them.
 
+    The tables are created when missing. With `create=False`, a database
+    without them raises `StoreNotFoundError`, a LookupError, and nothing is
+    created.
+
     Raises `psycopg.OperationalError` naming the host, port and database
     (never the password) when no connection can be made, and ValueError for
     a database that is not UTF8 or has a newer schema than this millpond
     reads.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only options of the store)
         self,
         dsn: str,
         *,
@@ -217,6 +223,7 @@ class PostgresStore(SQLStore):
         lease: timedelta = DEFAULT_LEASE,
         min_size: int = 1,
         max_size: int = 4,
+        create: bool = True,
     ) -> None:
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None = None
         if not isinstance(dsn, str):
@@ -229,6 +236,7 @@ class PostgresStore(SQLStore):
         _check_url_at_signs(dsn)
         _check_int("min_size", min_size, minimum=0, optional=False)
         _check_int("max_size", max_size, minimum=max(1, min_size), optional=False)
+        check_create(create)
         super().__init__(instance_id, lease)
 
         psycopg_module, pool_module = _import_driver()
@@ -248,7 +256,7 @@ class PostgresStore(SQLStore):
         with connection:
             _configure(connection)
             self._target = _describe_connection(connection)
-            _create_schema(connection, self._target)
+            _create_schema(connection, self._target, create=create)
 
         pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = pool_module.ConnectionPool(
             dsn,
@@ -493,8 +501,11 @@ def _configure(connection: psycopg.Connection[Any]) -> None:
     connection.commit()
 
 
-def _create_schema(connection: psycopg.Connection[Any], where: str) -> None:
-    """Create the tables unless they exist, then check the schema version (autocommit mode)."""
+def _create_schema(connection: psycopg.Connection[Any], where: str, *, create: bool) -> None:
+    """Create the tables unless they exist, then check the schema version (autocommit mode).
+
+    With `create` False, raise StoreNotFoundError instead of creating them.
+    """
     encoding = connection.execute("SHOW server_encoding").fetchone()
     if encoding is None or str(encoding[0]).upper() not in {"UTF8", "UTF-8"}:
         found = None if encoding is None else encoding[0]
@@ -504,6 +515,8 @@ def _create_schema(connection: psycopg.Connection[Any], where: str) -> None:
         )
     # Without CREATE rights on the schema, existing tables are still usable.
     if _stored_version(connection) is None:
+        if not create:
+            raise StoreNotFoundError(where)
         with connection.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's
             # unique keys, so processes that start at once take turns.

@@ -35,7 +35,9 @@ __all__ = [
     "Heartbeat",
     "InstanceInfo",
     "SQLStore",
+    "StoreNotFoundError",
     "abandoned_error",
+    "check_create",
     "check_schema_version",
     "default_instance_id",
     "id_taken_error",
@@ -63,6 +65,23 @@ UNLEASED_ERROR: Final = "abandoned: written without an instance lease"
 logger = logging.getLogger("millpond.orchestrator")
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+class StoreNotFoundError(LookupError):
+    """A database without the millpond tables, opened with `create=False`; nothing was created."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"{where} has no millpond tables, and create=False does not create them: "
+            "check the database name, or open it once with create=True"
+        )
+
+
+def check_create(value: object) -> bool:
+    """Return the `create` argument of a store, which must be a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"create must be a bool, not {type(value).__name__}")
+    return value
 
 
 def restarted_error(instance_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -20,7 +21,9 @@ from millpond.orchestrator._sql_common import (
     DEFAULT_LEASE,
     SCHEMA_VERSION,
     SQLStore,
+    StoreNotFoundError,
     abandoned_error,
+    check_create,
     check_schema_version,
     id_taken_error,
     restarted_error,
@@ -179,6 +182,11 @@ class SQLiteStore(SQLStore):
     WAL needs shared memory between the processes, so the database must be
     on a local file system, not on a network share.
 
+    The file and the tables are created when missing. With `create=False`,
+    a missing file raises FileNotFoundError naming it, and a database
+    without the tables raises `StoreNotFoundError`, a LookupError. Nothing
+    is created or changed then.
+
     Raises FileNotFoundError, NotADirectoryError or PermissionError naming the
     folder when it is missing, not a folder or not writable. Raises
     IsADirectoryError when `path` is a folder, and sqlite3.DatabaseError
@@ -193,6 +201,7 @@ class SQLiteStore(SQLStore):
         durable: bool = True,
         instance_id: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
+        create: bool = True,
     ) -> None:
         self._connection: sqlite3.Connection | None = None
         if isinstance(path, str) and not path:
@@ -200,6 +209,7 @@ class SQLiteStore(SQLStore):
         self._path = _store_path(path)
         if not isinstance(durable, bool):
             raise TypeError(f"durable must be a bool, not {type(durable).__name__}")
+        self._create = check_create(create)
         super().__init__(instance_id, lease)
         if sqlite3.sqlite_version_info < _MIN_SQLITE_VERSION:
             needed = ".".join(str(part) for part in _MIN_SQLITE_VERSION)
@@ -209,11 +219,17 @@ class SQLiteStore(SQLStore):
             )
         # SQLite creates the -wal and -shm files beside the database, even to read it.
         folder = _folder_of(str(self._path))
+        if not create and not self._path.exists():
+            raise FileNotFoundError(
+                errno.ENOENT,
+                "no SQLite database at this path, and create=False does not create one",
+                str(self._path),
+            )
         if not _is_writable(folder):
             raise _not_writable(folder)
         self._durable = durable
         self._lock = threading.Lock()
-        self._connection = _connect(self._path, durable=durable)
+        self._connection = _connect(self._path, durable=durable, create=create)
         try:
             self._create_schema()
         except BaseException:
@@ -285,6 +301,8 @@ class SQLiteStore(SQLStore):
                 if row is not None:
                     check_schema_version(row[0], str(self._path))
                     return
+        if not self._create:
+            raise StoreNotFoundError(str(self._path))
         # BEGIN IMMEDIATE serializes processes that create the schema at once.
         with self._writing() as connection:
             for statement in _SCHEMA:
@@ -430,21 +448,32 @@ class SQLiteStore(SQLStore):
             connection.close()
 
 
-def _connect(path: Path, *, durable: bool) -> sqlite3.Connection:
-    """Open `path` in WAL mode with the busy timeout and the synchronous level of `durable`."""
+def _connect(path: Path, *, durable: bool, create: bool) -> sqlite3.Connection:
+    """Open `path` in WAL mode with the busy timeout and the synchronous level of `durable`.
+
+    With `create` False, the file must exist and have the millpond tables,
+    which are checked before switching to WAL, so that another database
+    stays as it is.
+    """
     connection = sqlite3.connect(
-        path,
+        path if create else f"{path.as_uri()}?mode=rw",
         timeout=BUSY_TIMEOUT_SECONDS,
         isolation_level=None,
         check_same_thread=False,
+        uri=not create,
     )
     try:
+        if not create:
+            _require_schema(connection, path)
         _set_wal(connection)
         synchronous = "FULL" if durable else "NORMAL"
         connection.execute(f"PRAGMA synchronous = {synchronous}")
     except sqlite3.DatabaseError as error:
         connection.close()
         raise sqlite3.DatabaseError(f"{path} is not a usable SQLite database: {error}") from error
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
@@ -464,6 +493,14 @@ def _set_wal(connection: sqlite3.Connection) -> None:
         break
     if str(mode).lower() != "wal":
         raise sqlite3.DatabaseError(f"could not switch to WAL mode, journal_mode is {mode!r}")
+
+
+def _require_schema(connection: sqlite3.Connection, path: Path) -> None:
+    """Raise StoreNotFoundError unless the database has a millpond schema version."""
+    if not _table_exists(connection, "millpond_meta"):
+        raise StoreNotFoundError(str(path))
+    if connection.execute(_SELECT_VERSION).fetchone() is None:
+        raise StoreNotFoundError(str(path))
 
 
 def _table_exists(connection: sqlite3.Connection, name: str) -> bool:
