@@ -34,11 +34,13 @@ from millpond._cli_store import (
     StoreOptionError,
     database_errors,
     describe_error,
+    error_text,
     open_store,
     parse_store,
     store_exists,
     store_location,
 )
+from millpond._pure.file_store import _folder_of, _is_writable, _not_writable
 from millpond._store_errors import StoreCorruptError
 from millpond._target import TargetError, loaded_module, parse_target, resolve
 from millpond.orchestrator import FileStore, Orchestrator, RunRecord, RunStatus
@@ -141,7 +143,8 @@ def add_runs_command(
             "List the runs recorded in a FileStore, SQLiteStore or PostgresStore, newest "
             "first: start time (UTC), pipeline, status, duration, slot, run id and error. "
             "Exit status: 0 success, 1 the store is damaged (see --repair) or cannot be "
-            "read, 2 bad input, no store at the path, or a database that cannot be opened."
+            "read, 2 bad input, no store at the path or in the database (runs never creates "
+            "one), or a store that cannot be opened."
         ),
     )
     runs.add_argument("--store", metavar="STORE", help=_STORE_HELP)
@@ -341,7 +344,7 @@ def _repair(path: Path, *, verbose: bool) -> int:
     try:
         report = FileStore.repair(path)
     except (OSError, ValueError, TypeError) as error:
-        _error(f"cannot repair the run store {path}: {error}", error, verbose=verbose)
+        _error(f"cannot repair the run store {path}: {error_text(error)}", error, verbose=verbose)
         return EXIT_USAGE
     lines = [
         f"kept {report.kept} runs in {path}",
@@ -423,9 +426,11 @@ def recorded_run(
     final status and error text. Leaving the block without calling it, or
     with an exception, records the run as failed (canceled for
     KeyboardInterrupt). Runs that exited processes left `running` are closed
-    first. Raises StoreOptionError when the store cannot be opened and
-    RunNotRecordedError when the `running` record cannot be stored. The
-    store is closed on exit, which stops a database store's lease heartbeat.
+    first. Raises StoreOptionError when the store cannot be opened, its
+    folder is not writable or writing it is not permitted, and
+    RunNotRecordedError when the `running` record cannot be stored for
+    another reason. The store is closed on exit, which stops a database
+    store's lease heartbeat.
     """
     if store_text is None:
         yield _ignore_outcome
@@ -433,6 +438,8 @@ def recorded_run(
     location = parse_store(store_text)
     store = open_store(location)
     try:
+        if location.kind is StoreKind.FILE:
+            _check_writable_folder(location)
         with _recording(store, location, pipeline_name, run_id) as record_outcome:
             yield record_outcome
     finally:
@@ -458,6 +465,11 @@ def _recording(
         try:
             recorder.recover_once()
             recorder.begin(started)
+        except PermissionError as error:
+            raise StoreOptionError(
+                f"cannot record the run in {location.display}, so it did not start: "
+                f"{error_text(error)}"
+            ) from error
         except _store_errors() as error:
             raise RunNotRecordedError(
                 f"cannot record the run in {location.display}, so it did not start: "
@@ -472,11 +484,27 @@ def _recording(
             outcome.append(("failed", f"{type(error).__name__}: {error}"))
             raise
         finally:
-            status, error_text = outcome[0] if outcome else ("failed", "ended without a result")
-            recorder.finish(_final(started, status, error_text))
+            status, message = outcome[0] if outcome else ("failed", "ended without a result")
+            recorder.finish(_final(started, status, message))
             recorder.flush()
     finally:
         recorder.close()
+
+
+def _check_writable_folder(location: StoreLocation) -> None:
+    """Raise StoreOptionError when the folder of a FileStore cannot be written.
+
+    A FileStore opens read-only in such a folder, but recording a run
+    writes the journal and the owner lease beside the snapshot.
+    """
+    try:
+        folder = _folder_of(str(Path(location.target).absolute()))
+        if not _is_writable(folder):
+            raise _not_writable(folder)
+    except OSError as error:
+        raise StoreOptionError(
+            f"cannot record the run in {location.display}: {error_text(error)}"
+        ) from error
 
 
 def _store_errors() -> tuple[type[Exception], ...]:

@@ -38,6 +38,7 @@ __all__ = [
     "StoreOptionError",
     "database_errors",
     "describe_error",
+    "error_text",
     "mask_password",
     "open_store",
     "parse_store",
@@ -239,10 +240,28 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 def describe_error(location: StoreLocation, error: BaseException) -> str:
     """Return the error's message, with the store's password replaced by ***."""
-    message = str(error) or type(error).__name__
+    message = error_text(error)
     if location.kind is StoreKind.POSTGRES:
         message = _scrub(message, location.target)
     return message
+
+
+def error_text(error: BaseException) -> str:
+    """Return the message of `error`, an OSError as "<strerror>: <filename>" without [Errno N]."""
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+        if error.filename is not None:
+            text += f": {_filename_text(error.filename)}"
+        if error.filename2 is not None:
+            text += f" -> {_filename_text(error.filename2)}"
+        return text
+    return str(error) or type(error).__name__
+
+
+def _filename_text(filename: object) -> str:
+    if isinstance(filename, bytes):
+        return os.fsdecode(filename)
+    return str(filename)
 
 
 def open_store(location: StoreLocation, *, create: bool = True) -> ClosableStore:

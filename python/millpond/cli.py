@@ -30,8 +30,9 @@ FileStore path, a `sqlite:` URL or a `postgresql://` URL (see
 `millpond._cli_store`): a `running` record before the pipeline starts and
 the final record after it ends. A store that cannot be opened (an unknown
 URL scheme, a missing folder, psycopg not installed, a server that refuses
-the connection) exits 2, and a `running` record that cannot be stored exits
-1 without running the pipeline.
+the connection) or that this user may not write (its folder or files) exits
+2, and a `running` record that cannot be stored for another reason exits 1.
+Neither runs the pipeline.
 
 `millpond serve TARGET` and `millpond runs` are described in
 `millpond._cli_orchestrator`.
