@@ -2,8 +2,8 @@
 
 `millpond serve TARGET` loads an Orchestrator (or a function returning one)
 and serves it until SIGINT or SIGTERM; it then stops scheduling, lets running
-jobs finish within `--grace` seconds, records the rest as canceled and exits
-0. `millpond runs` prints the runs of a store as a table or as JSON, and
+jobs finish within `--grace` seconds, records the rest as canceled, closes
+the store and exits 0. `millpond runs` prints the runs of a store as a table or as JSON, and
 `millpond runs --repair` repairs a damaged FileStore. `millpond._cli_store`
 parses the --store value: a FileStore path, a sqlite: URL or a postgresql:// URL.
 """
@@ -43,7 +43,7 @@ from millpond._cli_store import (
 from millpond._pure.file_store import _folder_of, _is_writable, _not_writable
 from millpond._store_errors import StoreCorruptError
 from millpond._target import TargetError, loaded_module, parse_target, resolve
-from millpond.orchestrator import FileStore, Orchestrator, RunRecord, RunStatus
+from millpond.orchestrator import FileStore, Orchestrator, PostgresStore, RunRecord, RunStatus
 from millpond.orchestrator._orchestrator import DEFAULT_GRACE_SECONDS
 from millpond.orchestrator._recorder import RunRecorder
 from millpond.orchestrator._records import record_to_fields
@@ -103,9 +103,9 @@ def add_serve_command(
             "Load an Orchestrator and fire its pipelines on their schedules, logging each "
             "fire, completion, retry and skip to stderr. SIGTERM or Ctrl-C stops scheduling "
             "and lets running jobs finish within --grace seconds; jobs still running then "
-            "are cancelled and recorded as canceled, and the command exits 0. A second "
-            "signal cancels the running jobs at once. Exit status: 0 after a stop, "
-            "2 the TARGET cannot be loaded."
+            "are cancelled and recorded as canceled. The command then closes the store "
+            "and exits 0. A second signal cancels the running jobs at once. Exit status: "
+            "0 after a stop, 2 the TARGET cannot be loaded."
         ),
     )
     serve.add_argument(
@@ -241,18 +241,49 @@ def _serve(orchestrator: Orchestrator, *, target: str, grace: float) -> int:
             len(leftover),
             ", ".join(leftover),
         )
+        # Their final records are stored already, so the store can close.
+        # NOTE: a stuck job that ends during the close would find the store
+        # closed, and its late record would be logged as not stored.
+        _close_store(orchestrator)
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_OK)
+    _close_store(orchestrator)
     logger.info("stopped")
     return EXIT_OK
+
+
+def _close_store(orchestrator: Orchestrator) -> None:
+    """Close the orchestrator's store if it has a close() method; log an error, never raise.
+
+    A database store deletes its instance row and stops its heartbeat, and
+    a FileStore compacts its journal.
+    """
+    store = orchestrator.store
+    close = getattr(store, "close", None)
+    if not callable(close):
+        return
+    try:
+        close()
+    # The stop is complete, so a failed close changes only the log, not the exit status.
+    except Exception as error:
+        logger.error(  # noqa: TRY400 (the traceback shows only under -v)
+            "could not close the store %s: %s: %s",
+            _describe_store(orchestrator),
+            type(error).__name__,
+            error_text(error),
+            exc_info=error if logger.isEnabledFor(logging.DEBUG) else None,
+        )
 
 
 def _describe_store(orchestrator: Orchestrator) -> str:
     store = orchestrator.store
     if store is None:
         return "none (runs are not recorded)"
+    if isinstance(store, PostgresStore):
+        # Host, port, database, user and instance id; never the password.
+        return repr(store)
     path = getattr(store, "path", None)
     return str(path) if path is not None else type(store).__name__
 
