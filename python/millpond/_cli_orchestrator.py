@@ -255,7 +255,7 @@ def _serve(orchestrator: Orchestrator, *, target: str, grace: float) -> int:
 
 
 def _close_store(orchestrator: Orchestrator) -> None:
-    """Close the orchestrator's store if it has a close() method; log an error, never raise.
+    """Close the orchestrator's store if it has a close() method, logging an Exception from it.
 
     A database store deletes its instance row and stops its heartbeat, and
     a FileStore compacts its journal.

@@ -15,7 +15,7 @@ from cli_helpers import TIMEOUT_SECONDS, run_cli, write_source
 
 from millpond.orchestrator import FileStore, RunRecord, RunStatus
 
-# The job prints a line when it runs, so a test sees whether it started.
+# The job prints a line when it runs, so a test can check whether it started.
 JOB = """
 from millpond.etl import Pipeline
 

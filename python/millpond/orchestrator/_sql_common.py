@@ -68,7 +68,10 @@ _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class StoreNotFoundError(LookupError):
-    """A database without the millpond tables, opened with `create=False`; nothing was created."""
+    """A database without the millpond tables, opened with `create=False`.
+
+    The store created nothing in it.
+    """
 
     def __init__(self, where: str) -> None:
         super().__init__(

@@ -217,7 +217,7 @@ class SQLiteStore(SQLStore):
                 f"SQLiteStore needs SQLite {needed} or newer, but Python's sqlite3 module "
                 f"uses SQLite {sqlite3.sqlite_version}"
             )
-        # SQLite creates the -wal and -shm files beside the database, even to read it.
+
         folder = _folder_of(str(self._path))
         if not create and not self._path.exists():
             raise FileNotFoundError(
@@ -225,8 +225,10 @@ class SQLiteStore(SQLStore):
                 "no SQLite database at this path, and create=False does not create one",
                 str(self._path),
             )
+        # SQLite creates the -wal and -shm files beside the database, even to read it.
         if not _is_writable(folder):
             raise _not_writable(folder)
+
         self._durable = durable
         self._lock = threading.Lock()
         self._connection = _connect(self._path, durable=durable, create=create)
