@@ -23,6 +23,7 @@ from millpond.orchestrator._orchestrator import Orchestrator
 from millpond.orchestrator._policies import Policy, PolicyOptions
 from millpond.orchestrator._postgres_store import PostgresStore
 from millpond.orchestrator._records import RunRecord, RunStatus
+from millpond.orchestrator._sql_common import StoreNotFoundError
 from millpond.orchestrator._sqlite_store import SQLiteStore
 from millpond.orchestrator._store import Claim, CoordinatedStore, ReadableStore, Store
 
@@ -43,5 +44,6 @@ __all__ = [
     "SchedulerRunningError",
     "Store",
     "StoreCorruptError",
+    "StoreNotFoundError",
     "UnknownPipelineError",
 ]
