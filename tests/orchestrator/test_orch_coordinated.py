@@ -155,7 +155,7 @@ def book() -> Book:
     return Book()
 
 
-def test_the_fake_store_is_a_coordinated_store(book):
+def test_fake_store_is_coordinated(book):
     view = SharedView(book, "a")
     assert isinstance(view, CoordinatedStore)
     assert isinstance(view, ReadableStore)
@@ -184,7 +184,7 @@ def test_three_instances_run_each_interval_slot_once(make_orchestrator, book):
     assert claims[Claim.TAKEN] > 0
 
 
-def test_a_taken_slot_is_logged_and_not_run(make_orchestrator, book, caplog):
+def test_taken_slot_not_run(make_orchestrator, book, caplog):
     caplog.set_level(logging.INFO, "millpond.orchestrator")
     first, second = SharedView(book, "a"), SharedView(book, "b")
     ran = Counter[str]()
@@ -258,7 +258,7 @@ def test_retries_claim_the_next_attempt(make_orchestrator, book):
     assert attempts == Counter({1: 1, 2: 1, 3: 1})
 
 
-def test_start_closes_runs_of_dead_instances_and_reads_last_slots(make_orchestrator, book):
+def test_start_closes_dead_runs_and_catches_up(make_orchestrator, book):
     dead = SharedView(book, "dead")
     started = datetime.now(timezone.utc) - timedelta(minutes=5)
     slot = started.replace(microsecond=0)
