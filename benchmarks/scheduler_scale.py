@@ -14,6 +14,8 @@ CPU time (read from /proc); elsewhere that column shows the process total.
     python benchmarks/scheduler_scale.py             # 10,000 pipelines, 2 periods of 60 s
     python benchmarks/scheduler_scale.py --quick     # 1,000 pipelines, 2 periods of 10 s
     python benchmarks/scheduler_scale.py --store file  # also record every run in a FileStore
+    python benchmarks/scheduler_scale.py --store sqlite  # claim every slot in a SQLiteStore
+    python benchmarks/scheduler_scale.py --store postgres --dsn postgresql://...
 
 Targets: p99 lateness under 50 ms, RSS under 300 MB, and a thread count that
 does not grow with the number of pipelines.
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import millpond
 from millpond.etl import Context, Pipeline
-from millpond.orchestrator import FileStore, Orchestrator
+from millpond.orchestrator import FileStore, Orchestrator, PostgresStore, SQLiteStore
 from millpond.runner import Runner
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -136,12 +138,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="runner max_workers")
     parser.add_argument(
         "--store",
-        choices=["none", "file", "file-durable"],
+        choices=["none", "file", "file-durable", "sqlite", "postgres"],
         default="none",
-        help="record runs nowhere, in a FileStore with durable=False, or with durable=True",
+        help=(
+            "record runs nowhere, in a FileStore with durable=False or durable=True, or "
+            "claim every slot in a durable SQLiteStore or in a PostgresStore (needs --dsn)"
+        ),
+    )
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("MILLPOND_BENCH_POSTGRES_DSN"),
+        help="PostgreSQL database for --store postgres; its millpond_ tables are emptied first "
+        "(default: $MILLPOND_BENCH_POSTGRES_DSN)",
     )
     parser.add_argument("--quick", action="store_true", help="1,000 pipelines, periods of 10 s")
     args = parser.parse_args()
+    if args.store == "postgres" and not args.dsn:
+        parser.error("--store postgres needs --dsn or $MILLPOND_BENCH_POSTGRES_DSN")
     if args.quick:
         args.pipelines = min(args.pipelines, 1_000)
         args.period = 10.0
@@ -151,10 +164,27 @@ def main() -> None:
         run(args, Path(folder))
 
 
+def open_store(
+    args: argparse.Namespace, folder: Path
+) -> FileStore | SQLiteStore | PostgresStore | None:
+    """Return the store that `--store` names, empty."""
+    if args.store in ("file", "file-durable"):
+        return FileStore(folder / "state.json", durable=args.store == "file-durable")
+    if args.store == "sqlite":
+        return SQLiteStore(folder / "runs.db")
+    if args.store == "postgres":
+        store = PostgresStore(args.dsn)
+        store.close()
+        import psycopg  # noqa: PLC0415 (optional dependency, needed only here)
+
+        with psycopg.connect(args.dsn, autocommit=True) as connection:
+            connection.execute("TRUNCATE millpond_runs, millpond_instances")
+        return PostgresStore(args.dsn, max_size=8)
+    return None
+
+
 def run(args: argparse.Namespace, folder: Path) -> None:
-    store = None
-    if args.store != "none":
-        store = FileStore(folder / "state.json", durable=args.store == "file-durable")
+    store = open_store(args, folder)
     runner = Runner(max_workers=args.workers)
     orchestrator = Orchestrator(store, runner)
     lateness = Lateness()
