@@ -164,10 +164,7 @@ class FileStore:
         `pipeline` and `status` keep only matching records. `limit`, an int of
         0 or more, caps how many are returned, and None returns all.
         """
-        if pipeline is not None and not isinstance(pipeline, str):
-            raise TypeError(f"pipeline must be a str or None, not {type(pipeline).__name__}")
-        status_value = None if status is None else _status_value(status)
-        _check_int("limit", limit, minimum=0, optional=True)
+        status_value = check_list_arguments(pipeline, status, limit)
         with self._lock:
             self._check_open()
             rows: list[_Fields] = self._core.records()
@@ -307,6 +304,15 @@ def _max_age_us(max_age: object) -> int | None:
     if max_age <= timedelta(0):
         raise ValueError(f"max_age must be positive, got {max_age!r}")
     return max_age // timedelta(microseconds=1)
+
+
+def check_list_arguments(pipeline: object, status: object, limit: object) -> str | None:
+    """Check the arguments of `list_runs`; return the status as its string value, or None."""
+    if pipeline is not None and not isinstance(pipeline, str):
+        raise TypeError(f"pipeline must be a str or None, not {type(pipeline).__name__}")
+    status_value = None if status is None else _status_value(status)
+    _check_int("limit", limit, minimum=0, optional=True)
+    return status_value
 
 
 def _status_value(status: object) -> str:
