@@ -20,6 +20,7 @@ from millpond.orchestrator._sql_common import (
     ABANDONED_PREFIX,
     ABANDONED_SUFFIX,
     DEFAULT_LEASE,
+    RUN_COLUMNS,
     SCHEMA_VERSION,
     UNLEASED_ERROR,
     SQLStore,
@@ -27,14 +28,13 @@ from millpond.orchestrator._sql_common import (
     check_create,
     check_schema_version,
     id_taken_error,
+    list_query,
     restarted_error,
     slot_taken_error,
 )
 from millpond.orchestrator._store import Claim
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     import psycopg
     import psycopg_pool
 
@@ -97,14 +97,13 @@ _INSERT_VERSION: Final = (
     "ON CONFLICT (key) DO NOTHING"
 )
 
-_COLUMNS: Final = "id, pipeline_name, job_id, status, started_at, ended_at, error, scheduled_for"
 _RETURNING: Final = (
     "RETURNING r.id, r.pipeline_name, r.job_id, r.status, r.started_at, r.ended_at, r.error, "
     "r.scheduled_for"
 )
 
 _UPSERT: Final = f"""
-    INSERT INTO millpond_runs AS r ({_COLUMNS}, owner)
+    INSERT INTO millpond_runs AS r ({RUN_COLUMNS}, owner)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (id) DO UPDATE SET
         pipeline_name = EXCLUDED.pipeline_name,
@@ -117,7 +116,7 @@ _UPSERT: Final = f"""
         owner = CASE WHEN EXCLUDED.status = 'running' THEN EXCLUDED.owner ELSE r.owner END
     WHERE r.status = 'running'
 """  # noqa: S608 (only constant column names are formatted in; values are bound)
-_SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM millpond_runs WHERE id = %s"  # noqa: S608 (constant)
+_SELECT_RUN: Final = f"SELECT {RUN_COLUMNS} FROM millpond_runs WHERE id = %s"  # noqa: S608 (constant)
 
 # The same lock key as hashtext('millpond:' || pipeline_name) in any other client.
 _PIPELINE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('millpond:' || %s::text))"
@@ -127,7 +126,7 @@ _LIVE_RUN_OF_PIPELINE: Final = """
     LIMIT 1
 """
 _INSERT_CLAIM: Final = f"""
-    INSERT INTO millpond_runs ({_COLUMNS}, attempt, owner)
+    INSERT INTO millpond_runs ({RUN_COLUMNS}, attempt, owner)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT DO NOTHING
 """  # noqa: S608 (only constant column names are formatted in; values are bound)
@@ -290,17 +289,6 @@ class PostgresStore(SQLStore):
     def __repr__(self) -> str:
         return f"PostgresStore({self._target!r}, instance_id={self.instance_id!r})"
 
-    def __enter__(self) -> PostgresStore:  # noqa: PYI034 (typing.Self needs Python 3.11)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
         pool = self._pool
@@ -390,21 +378,8 @@ class PostgresStore(SQLStore):
     def _list(
         self, pipeline: str | None, status: str | None, limit: int | None
     ) -> list[RunRecord]:
-        conditions: list[str] = []
-        params: list[object] = []
-        if pipeline is not None:
-            conditions.append("pipeline_name = %s")
-            params.append(_encode_text(pipeline))
-        if status is not None:
-            conditions.append("status = %s")
-            params.append(status)
-        query = f"SELECT {_COLUMNS} FROM millpond_runs"  # noqa: S608 (constant column names)
-        if conditions:
-            query += " WHERE " + " AND ".join(conditions)
-        query += " ORDER BY started_at DESC, id DESC"
-        if limit is not None:
-            query += " LIMIT %s"
-            params.append(limit)
+        stored_pipeline = None if pipeline is None else _encode_text(pipeline)
+        query, params = list_query("%s", stored_pipeline, status, limit)
         with self._transaction() as connection:
             rows = connection.execute(query, params).fetchall()
         return [_record_from_row(row) for row in rows]

@@ -18,18 +18,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from millpond._pure.store_format import is_blank
-from millpond.orchestrator._file_store import _check_int, _status_value
+from millpond.orchestrator._file_store import _check_int, check_list_arguments
 from millpond.orchestrator._records import RunRecord, RunStatus
 from millpond.orchestrator._store import Claim
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
 
 __all__ = [
     "ABANDONED_PREFIX",
     "ABANDONED_SUFFIX",
     "DEFAULT_LEASE",
     "MAX_ATTEMPT",
+    "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "UNLEASED_ERROR",
     "Heartbeat",
@@ -41,6 +47,7 @@ __all__ = [
     "check_schema_version",
     "default_instance_id",
     "id_taken_error",
+    "list_query",
     "restarted_error",
     "scheduled_for_of",
     "slot_taken_error",
@@ -63,6 +70,11 @@ ABANDONED_SUFFIX: Final = " expired"
 UNLEASED_ERROR: Final = "abandoned: written without an instance lease"
 
 logger = logging.getLogger("millpond.orchestrator")
+
+RUN_COLUMNS: Final = (
+    "id, pipeline_name, job_id, status, started_at, ended_at, error, scheduled_for"
+)
+"""The columns of `millpond_runs` that hold the RunRecord fields, in the field order."""
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -347,10 +359,7 @@ class SQLStore(ABC):
         `pipeline` and `status` keep only matching records. `limit`, an int of
         0 or more, caps how many are returned, and None returns all.
         """
-        if pipeline is not None and not isinstance(pipeline, str):
-            raise TypeError(f"pipeline must be a str or None, not {type(pipeline).__name__}")
-        status_value = None if status is None else _status_value(status)
-        _check_int("limit", limit, minimum=0, optional=True)
+        status_value = check_list_arguments(pipeline, status, limit)
         self._check_open()
         return self._list(pipeline, status_value, limit)
 
@@ -358,6 +367,17 @@ class SQLStore(ABC):
         """Return the latest `scheduled_for` of each pipeline, as aware UTC datetimes."""
         self._check_open()
         return {name: slot.astimezone(timezone.utc) for name, slot in self._last_slots().items()}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop the heartbeat, give up the lease if no run is in progress, and disconnect.
@@ -513,3 +533,29 @@ def _check_lease(value: object) -> timedelta:
     if value > MAX_LEASE:
         raise ValueError(f"lease must be at most {MAX_LEASE.days} days, got {value!r}")
     return value
+
+
+def list_query(
+    placeholder: str, pipeline: object | None, status: str | None, limit: int | None
+) -> tuple[str, list[object]]:
+    """Return the SELECT of `list_runs` and its parameters, newest first.
+
+    `placeholder` is the driver's parameter marker ("?" or "%s"), and
+    `pipeline` the value as the database stores it.
+    """
+    conditions: list[str] = []
+    params: list[object] = []
+    if pipeline is not None:
+        conditions.append(f"pipeline_name = {placeholder}")
+        params.append(pipeline)
+    if status is not None:
+        conditions.append(f"status = {placeholder}")
+        params.append(status)
+    query = f"SELECT {RUN_COLUMNS} FROM millpond_runs"  # noqa: S608 (constant column names)
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
+    query += " ORDER BY started_at DESC, id DESC"
+    if limit is not None:
+        query += f" LIMIT {placeholder}"
+        params.append(limit)
+    return query, params

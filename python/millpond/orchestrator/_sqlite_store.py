@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from millpond._pure.file_store import _folder_of, _is_writable, _not_writable
 from millpond.orchestrator._file_store import _store_path
 from millpond.orchestrator._records import RunRecord, RunStatus
 from millpond.orchestrator._sql_common import (
     DEFAULT_LEASE,
+    RUN_COLUMNS,
     SCHEMA_VERSION,
     SQLStore,
     StoreNotFoundError,
@@ -26,14 +27,12 @@ from millpond.orchestrator._sql_common import (
     check_create,
     check_schema_version,
     id_taken_error,
+    list_query,
     restarted_error,
     scheduled_for_of,
     slot_taken_error,
 )
 from millpond.orchestrator._store import Claim
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "SQLiteStore"]
 
@@ -81,8 +80,7 @@ _SCHEMA: Final = (
     )""",
 )
 
-_COLUMNS: Final = "id, pipeline_name, job_id, status, started_at, ended_at, error, scheduled_for"
-_RUN_COLUMNS: Final = (
+_COLUMNS_WITH_OWNER: Final = (
     "r.id, r.pipeline_name, r.job_id, r.status, r.started_at, r.ended_at, r.error, "
     "r.scheduled_for, r.owner"
 )
@@ -94,7 +92,7 @@ _INSERT_VERSION: Final = (
 )
 
 _UPSERT: Final = f"""
-    INSERT INTO millpond_runs ({_COLUMNS}, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO millpond_runs ({RUN_COLUMNS}, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET
         pipeline_name = excluded.pipeline_name,
         job_id = excluded.job_id,
@@ -107,7 +105,7 @@ _UPSERT: Final = f"""
                      ELSE millpond_runs.owner END
     WHERE millpond_runs.status = 'running'
 """  # noqa: S608 (only constant column names are formatted in; values are bound)
-_SELECT_RUN: Final = f"SELECT {_COLUMNS} FROM millpond_runs WHERE id = ?"  # noqa: S608 (constant)
+_SELECT_RUN: Final = f"SELECT {RUN_COLUMNS} FROM millpond_runs WHERE id = ?"  # noqa: S608 (constant)
 
 _LIVE_RUN_OF_PIPELINE: Final = """
     SELECT 1 FROM millpond_runs AS r JOIN millpond_instances AS i ON i.id = r.owner
@@ -115,7 +113,7 @@ _LIVE_RUN_OF_PIPELINE: Final = """
     LIMIT 1
 """
 _INSERT_CLAIM: Final = f"""
-    INSERT INTO millpond_runs ({_COLUMNS}, attempt, owner)
+    INSERT INTO millpond_runs ({RUN_COLUMNS}, attempt, owner)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT DO NOTHING
 """  # noqa: S608 (only constant column names are formatted in; values are bound)
@@ -124,12 +122,12 @@ _SELECT_SLOT: Final = """
 """
 
 _SELECT_ABANDONED: Final = f"""
-    SELECT {_RUN_COLUMNS} FROM millpond_runs AS r
+    SELECT {_COLUMNS_WITH_OWNER} FROM millpond_runs AS r
     LEFT JOIN millpond_instances AS i ON i.id = r.owner
     WHERE r.status = 'running' AND (i.id IS NULL OR i.expires_at < ?)
 """  # noqa: S608 (only constant column names are formatted in; values are bound)
 _SELECT_OWNED_RUNNING: Final = f"""
-    SELECT {_RUN_COLUMNS} FROM millpond_runs AS r WHERE r.status = 'running' AND r.owner = ?
+    SELECT {_COLUMNS_WITH_OWNER} FROM millpond_runs AS r WHERE r.status = 'running' AND r.owner = ?
 """  # noqa: S608 (only constant column names are formatted in; values are bound)
 _CLOSE_RUN: Final = """
     UPDATE millpond_runs SET status = 'failed', ended_at = ?, error = ?
@@ -261,17 +259,6 @@ class SQLiteStore(SQLStore):
     def durable(self) -> bool:
         """Whether each write is synced to disk (synchronous=FULL) before it returns."""
         return self._durable
-
-    def __enter__(self) -> SQLiteStore:  # noqa: PYI034 (typing.Self needs Python 3.11)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- transactions -------------------------------------------------------
 
@@ -418,21 +405,8 @@ class SQLiteStore(SQLStore):
     def _list(
         self, pipeline: str | None, status: str | None, limit: int | None
     ) -> list[RunRecord]:
-        conditions: list[str] = []
-        params: list[object] = []
-        if pipeline is not None:
-            conditions.append("pipeline_name = ?")
-            params.append(pipeline)
-        if status is not None:
-            conditions.append("status = ?")
-            params.append(status)
-        query = f"SELECT {_COLUMNS} FROM millpond_runs"  # noqa: S608 (constant column names)
-        if conditions:
-            query += " WHERE " + " AND ".join(conditions)
-        query += " ORDER BY started_at DESC, id DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            params.append(limit)
+        stored_pipeline = None if pipeline is None else pipeline
+        query, params = list_query("?", stored_pipeline, status, limit)
         with self._reading() as connection:
             rows = connection.execute(query, params).fetchall()
         return [_record_from_row(row) for row in rows]
