@@ -93,10 +93,11 @@ class RunRecorder:
         """Store a run's `running` record; raise the store's error if that fails.
 
         With a `CoordinatedStore`, the record of a scheduled run (one with
-        `scheduled_for`) claims its slot: the result says whether this
-        instance won it (`Claim.CLAIMED`), another instance had it already
-        (`Claim.TAKEN`), or, with `exclusive`, a run of the pipeline is in
-        progress somewhere (`Claim.BUSY`). Other stores always give CLAIMED.
+        `scheduled_for`) claims its slot. The result is `Claim.CLAIMED` when
+        this instance won the slot, `Claim.TAKEN` when another instance had
+        it already, and, with `exclusive`, `Claim.BUSY` when a run of the
+        pipeline is in progress on any instance. Other stores always give
+        CLAIMED.
         """
         store = self._store
         if store is None:
